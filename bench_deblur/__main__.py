@@ -1,0 +1,5 @@
+import sys
+
+from bench_deblur.cli import main
+
+sys.exit(main())

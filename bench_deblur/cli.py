@@ -1,0 +1,294 @@
+"""The ``bench-deblur`` command line: data, models, train, evaluate, run, report, deblur.
+
+Heavy imports (Keras and its backend) happen inside the commands, after
+``--backend`` has been applied, so ``--help`` is instant and the backend choice
+takes effect. Any ``UserError`` is printed as one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bench_deblur.errors import UserError
+
+EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
+
+
+def _backend(args: argparse.Namespace) -> None:
+    """Select the Keras backend before Keras is imported; silence TensorFlow's start-up chatter."""
+    if getattr(args, "backend", None):
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _option(text: str) -> tuple[str, object]:
+    """KEY=VALUE, with VALUE parsed as JSON when it can be (numbers, true/false), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from bench_deblur.registry import build_model, model_description, model_names
+
+    rows = [(name, build_model(name, m=1, width=args.width).count_params(), model_description(name)) for name in model_names()]
+    print(f"{'model':<14} {'params (m=1, width ' + str(args.width) + ')':>26}  description")
+    for name, params, text in rows:
+        print(f"{name:<14} {params:>26,}  {text}")
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from bench_deblur.config import preset
+    from bench_deblur.synth import make_dataset
+
+    spec = preset(args.preset)
+    cfg = spec.synth
+    overrides = {k: v for k, v in {"seed": args.seed, "gamma": args.gamma, "keep_hfr": args.keep_hfr or None}.items() if v is not None}
+    if args.size:
+        overrides.update(height=args.size, width=args.size)
+    if args.taus:
+        overrides.update(test_taus=tuple(args.taus))
+    cfg = type(cfg)(**{**cfg.__dict__, **overrides})
+    root = Path(args.root or Path("data") / args.preset)
+    make_dataset(root, cfg, progress=not args.quiet)
+    print(f"dataset ready: {root}")
+
+
+def _train_config(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from bench_deblur.config import preset
+
+    spec = preset(args.preset)
+    overrides = {k: getattr(args, k) for k in ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "tensorboard") if getattr(args, k) not in (None, False)}
+    return spec, replace(spec.train, **overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from bench_deblur.config import ModelConfig, RunConfig
+    from bench_deblur.sweep import run_one
+
+    spec, train_cfg = _train_config(args)
+    width = args.width if args.width is not None else spec.width
+    model = ModelConfig(args.model, m=args.m, width=width, global_skip=args.global_skip or spec.global_skip, kwargs=dict(args.option))
+    run = RunConfig(
+        run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
+        measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
+    )
+    data_root = _ensure_data(args.data, spec, args.quiet)
+    status = run_one(run, Path(args.out).parent, data_root, progress=not args.quiet)
+    print(f"{run.run_id}: {status} ({args.out})")
+
+
+def _ensure_data(data: str | None, spec, quiet: bool) -> Path:
+    """The dataset for a preset, made when missing (``make_dataset`` is a no-op when it exists)."""
+    from bench_deblur.synth import make_dataset
+
+    root = Path(data or Path("data") / spec.preset)
+    make_dataset(root, spec.synth, progress=not quiet)
+    return root
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from bench_deblur import fileio
+    from bench_deblur.evaluate import evaluate_splits, model_cost
+    from bench_deblur.metrics import Protocol
+    from bench_deblur.registry import build_model, load_model, model_names
+    from bench_deblur.synth import test_splits
+
+    model = build_model(args.model, m=args.m) if args.model in model_names() else load_model(args.model)
+    data = Path(args.data)
+    if not data.exists():
+        raise UserError(f"--data {data}: no such folder")
+    splits = {tau: data / split for tau, split in test_splits(data).items()} if (data / "manifest.json").exists() else {0: data}
+    protocol = Protocol(color=args.color, crop_border=args.crop_border)
+    metrics = evaluate_splits(model, splits, layout=args.layout, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet)
+    metrics["cost"] = model_cost(model, args.runtime)
+    if args.out:
+        fileio.write_json(args.out, metrics)
+    print(f"{'tau':>5} {'PSNR dB':>9} {'SSIM':>7} {'temporal':>9}")
+    for tau, row in metrics["per_tau"].items():
+        temporal = "n/a" if row["temporal"] is None else f"{row['temporal']:.5f}"
+        print(f"{tau:>5} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
+    ident = metrics["identity_mean"]
+    print(f"mean PSNR {metrics['mean']['psnr']:.3f} dB (blurry input: {ident['psnr']:.3f} dB); protocol: {metrics['protocol']}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from bench_deblur.config import preset
+    from bench_deblur.sweep import execute, expand, parse_shard, shard, write_spec
+
+    spec = preset(args.preset)
+    i, n = parse_shard(args.shard)
+    results = Path(args.results) / spec.preset
+    data_root = _ensure_data(args.data, spec, args.quiet)
+    write_spec(spec, results)
+    runs = shard(expand(spec), i, n)
+    print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
+    status = execute(runs, results, data_root, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet, max_minutes=args.max_minutes)
+    unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
+    if unfinished:
+        print(f"{len(unfinished)} run(s) not finished ({', '.join(unfinished)}); rerun the same command to resume.")
+    if not args.no_report:
+        from bench_deblur.report import build_report
+
+        out = build_report(results, Path(args.reports) / spec.preset, progress=not args.quiet)
+        print(f"report: {out}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from bench_deblur.report import build_report
+
+    results = Path(args.results)
+    if not results.is_dir():
+        raise UserError(f"--results {results}: no such folder")
+    presets = [results] if any(p.glob("*/config.json") for p in [results]) or (results / "sweep.json").exists() else sorted(
+        p for p in results.iterdir() if p.is_dir() and ((p / "sweep.json").exists() or any(p.glob("*/config.json")))
+    )
+    if not presets:
+        raise UserError(f"--results {results}: no benchmark results found (expected run folders with config.json)")
+    for folder in presets:
+        print(f"report: {build_report(folder, Path(args.out) / folder.name, progress=not args.quiet)}")
+
+
+def cmd_deblur(args: argparse.Namespace) -> None:
+    from bench_deblur.video import deblur_video
+
+    deblur_video(
+        Path(args.input), Path(args.output), args.model, side_by_side=args.side_by_side, max_frames=args.max_frames,
+        dtype=args.dtype, fps=args.fps, progress=not args.quiet,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench-deblur",
+        description="Reproducible benchmark for online video deblurring (CNN, STRCNN, STRCNN+DTB; Kim et al. ICCV 2017).",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
+                       description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
+    p.add_argument("--preset", default="quick", help="smoke (~2 min CPU), quick (default, ~15 min CPU) or full (one GPU)")
+    p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
+    p.add_argument("--reports", default="reports", help="reports root (default: reports)")
+    p.add_argument("--data", help="dataset folder (default: data/PRESET, synthesised when missing)")
+    p.add_argument("--shard", default="1/1", help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
+    p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--max-minutes", type=float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
+    p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="rebuild tables, plots, REPORT.md and report.html from results on disk",
+                       description="Rebuild reports/PRESET/ from the results alone (no model is run). RESULTS may be the results root (every preset in it) or one preset's folder.")
+    p.add_argument("--results", default="results", help="results root or one preset folder (default: results)")
+    p.add_argument("--out", default="reports", help="reports root (default: reports)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("models", help="list registered models with their parameter counts at m=1")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("data", help="synthesise a preset's high-frame-rate dataset (Eq. 1 blur)")
+    p.add_argument("--preset", default="quick", help="whose data settings to use (default quick)")
+    p.add_argument("--root", help="output folder (default data/PRESET)")
+    p.add_argument("--seed", type=int, help="generator seed")
+    p.add_argument("--size", type=_positive_int, help="frame height and width in pixels")
+    p.add_argument("--taus", type=int, nargs="+", help="blur lengths of the test sets, e.g. 7 9 11 13 15")
+    p.add_argument("--gamma", type=float, help="average in linear light with this gamma (BSD-style, e.g. 2.2)")
+    p.add_argument("--keep-hfr", action="store_true", help="also write the high-frame-rate sharp frames (hfr/)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")
+    p.add_argument("model", help="registered model name (see 'bench-deblur models')")
+    p.add_argument("--out", required=True, help="run folder to write (config, history, checkpoints, metrics)")
+    p.add_argument("--preset", default="quick", help="recipe and data defaults to start from (full = the paper's recipe)")
+    p.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")
+    p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
+    p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
+    p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
+    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=_positive_int)
+    p.add_argument("--steps-per-epoch", type=_positive_int, help="checkpoint interval in steps")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
+    p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model on test data: per-tau, per-sequence PSNR / SSIM / temporal")
+    p.add_argument("model", help="a .keras file, a results run folder, or a registered model name (e.g. identity)")
+    p.add_argument("--data", required=True, help="a synthesised dataset root (all tau splits) or one split folder")
+    p.add_argument("--layout", default="auto", choices=["auto", "native", "gopro", "dvd", "bsd"], help="folder layout of --data")
+    p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead, for a registered model name")
+    p.add_argument("--color", default="rgb", choices=["rgb", "y"], help="PSNR/SSIM on RGB or on the Y channel")
+    p.add_argument("--crop-border", type=_non_negative_int, default=0, help="pixels ignored at each border")
+    p.add_argument("--max-frames", type=_positive_int, help="evaluate only the first N frames of each sequence")
+    p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
+    p.add_argument("--out", help="write the metrics JSON here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("deblur", help="deblur your own video or frame folder online, frame by frame")
+    p.add_argument("input", help="video file (mp4, avi, mov, gif, ...) or a folder of frames")
+    p.add_argument("-o", "--output", required=True, help="output video file, or a folder for PNG frames")
+    p.add_argument("--model", required=True, help="a .keras file or a results run folder")
+    p.add_argument("--side-by-side", action="store_true", help="write input and output next to each other")
+    p.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute dtype")
+    p.add_argument("--fps", type=float, help="output frame rate for frame-folder input (default: the input's, else 30)")
+    p.set_defaults(func=cmd_deblur)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _backend(args)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; completed work is kept, rerun to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Plain dataclasses for everything a run depends on, and the three sweep presets.
+
+Every config is serialised to JSON next to the results it produced, so a number
+in a report can always be traced back to the exact settings that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench_deblur.errors import UserError
+from bench_deblur.synth import SynthConfig
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model to build and how (``kwargs`` go to its factory)."""
+
+    name: str
+    m: int = 1
+    width: float = 1.0
+    global_skip: bool = False
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe; the defaults are the paper's (section 4 of Kim et al. 2017).
+
+    ``steps_per_epoch`` is the checkpoint interval: a killed run resumes from the
+    last completed "epoch" of that many steps.
+    """
+
+    steps: int = 300_000
+    steps_per_epoch: int = 1_000
+    batch_size: int = 8
+    clip_len: int = 13
+    crop: int = 128
+    lr: float = 1e-4
+    lr_decay: float = 0.96
+    lr_decay_steps: int = 10_000
+    weight_decay: float = 1e-5
+    val_clips: int = 8
+    workers: int = 1
+    tensorboard: bool = False
+
+    def validate(self) -> None:
+        for name in ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr_decay_steps", "val_clips", "workers"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')}={getattr(self, name)}: expected a positive integer")
+        if not self.lr > 0:
+            raise UserError(f"--lr={self.lr}: expected a positive learning rate")
+        if self.weight_decay < 0:
+            raise UserError(f"--weight-decay={self.weight_decay}: expected >= 0")
+
+    @property
+    def epochs(self) -> int:
+        return -(-self.steps // self.steps_per_epoch)
+
+
+@dataclass
+class RunConfig:
+    """One training + evaluation run: a model, a seed, a recipe and the data it sees."""
+
+    run_id: str
+    preset: str
+    model: ModelConfig
+    train: TrainConfig
+    synth: SynthConfig
+    seed: int = 0
+    groups: list[str] = field(default_factory=list)
+    variant: str | None = None
+    measure_runtime: bool = False
+    runtime_frames: int = 10
+    eval_max_frames: int | None = None
+    scale_note: str = ""
+
+    @property
+    def label(self) -> str:
+        extras = "".join(f", {k}={v}" for k, v in sorted(self.model.kwargs.items()))
+        return f"{self.model.name} (m={self.model.m}{extras})"
+
+
+@dataclass
+class SweepSpec:
+    """A benchmark: models x m x DTB placements x seeds, trained on mixed tau, tested per tau.
+
+    ``main_models=None`` means every registered model, so a new baseline file
+    joins the sweep without any edit here; likewise ``inputs_models``.
+    """
+
+    preset: str
+    scale_note: str
+    synth: SynthConfig
+    train: TrainConfig
+    width: float = 1.0
+    global_skip: bool = False
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    main_models: list[str] | None = None
+    inputs_models: list[str] | None = None
+    inputs_m: list[int] = field(default_factory=lambda: [1, 2, 3])
+    placement_model: str = "strcnn_dtb"
+    placement_kwarg: str = "placement"
+    placements: list[str] = field(default_factory=lambda: ["mid_encoder", "after_encoder", "mid_decoder", "after_decoder"])
+    placement_none_model: str = "strcnn"
+    runtime_frames: int = 10
+    eval_max_frames: int | None = None
+
+
+def to_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def _build(cls, data: dict):
+    """Rebuild a (nested) dataclass from ``asdict`` output, refusing unknown keys."""
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise UserError(f"{cls.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
+    nested = {"model": ModelConfig, "train": TrainConfig, "synth": SynthConfig}
+    kwargs = {}
+    for key, value in data.items():
+        if key in nested and isinstance(value, dict):
+            value = _build(nested[key], value)
+        elif isinstance(value, list) and key.endswith("taus"):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def run_from_dict(data: dict) -> RunConfig:
+    return _build(RunConfig, data)
+
+
+def sweep_from_dict(data: dict) -> SweepSpec:
+    return _build(SweepSpec, data)
+
+
+TAUS = (7, 9, 11, 13, 15)
+
+PRESETS: dict[str, SweepSpec] = {
+    "smoke": SweepSpec(
+        preset="smoke",
+        scale_note=(
+            "smoke: pipeline check only. 32x32 frames, width 0.125, 6 training steps per model, "
+            "global skip on; numbers are not meaningful."
+        ),
+        synth=SynthConfig(seed=0, height=32, width=32, frames=10, train_sequences=2, test_sequences=1),
+        train=TrainConfig(steps=6, steps_per_epoch=3, batch_size=2, clip_len=5, crop=16, lr=1e-3, val_clips=2),
+        width=0.125,
+        global_skip=True,
+        runtime_frames=2,
+        eval_max_frames=6,
+    ),
+    "quick": SweepSpec(
+        preset="quick",
+        scale_note=(
+            "quick: scaled down to run on a 2-core laptop CPU in about 15 minutes. 64x64 synthetic frames, "
+            "32x32 crops, 7-frame clips, width 0.25 (16/8 channels instead of 64/32), 150 Adam steps at lr 1e-3, "
+            "global skip (output = centre blurry frame + prediction) on for every model. "
+            "Compare models with each other and with the identity floor, not with the paper."
+        ),
+        synth=SynthConfig(seed=0, height=64, width=64, frames=24, train_sequences=6, test_sequences=2),
+        train=TrainConfig(steps=150, steps_per_epoch=50, batch_size=4, clip_len=7, crop=32, lr=1e-3, val_clips=4),
+        width=0.25,
+        global_skip=True,
+        runtime_frames=5,
+        eval_max_frames=12,
+    ),
+    "full": SweepSpec(
+        preset="full",
+        scale_note=(
+            "full: the paper's architecture at full width (64/32 channels), its loss, optimizer, 13-frame clips, "
+            "128x128 crops and batch 8, no global skip, but 3,000 steps per run instead of 300,000 so the whole "
+            "sweep fits about 25 minutes of one H100/H200; synthetic 960x540-style data at 256x256."
+        ),
+        synth=SynthConfig(seed=0, height=256, width=256, frames=40, train_sequences=12, test_sequences=3),
+        train=TrainConfig(steps=3_000, steps_per_epoch=500),
+        width=1.0,
+        global_skip=False,
+        runtime_frames=30,
+    ),
+}
+
+
+def preset(name: str) -> SweepSpec:
+    if name not in PRESETS:
+        raise UserError(f"--preset {name!r}: unknown; expected one of {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name])

@@ -1,0 +1,141 @@
+"""Image and video quality metrics under an explicit, recorded protocol.
+
+Published deblurring numbers disagree mostly because protocols differ (RGB vs Y,
+border crop, which frames count). Every number this project writes therefore
+carries ``Protocol.to_dict()``, which says exactly how it was computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from bench_deblur.errors import UserError
+
+#: ITU-R BT.601 luma weights, applied to RGB in [0, 1] without the 16..235 offset/scale.
+BT601_LUMA = (0.299, 0.587, 0.114)
+#: skimage defaults, written out so the record does not depend on a library's defaults.
+_SSIM_SETTINGS = {"win_size": 7, "gaussian_weights": False, "use_sample_covariance": True, "K1": 0.01, "K2": 0.03}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a prediction is compared with the ground truth.
+
+    color: "rgb" scores all three channels; "y" scores BT.601 luma only.
+    crop_border: pixels removed from each image edge before scoring.
+    frames: which frames of a sequence count; "all" (border frames included,
+        since an online deblurrer must output every frame).
+    data_range: the intensity range of the images (1.0 for [0, 1] floats).
+    """
+
+    color: str = "rgb"
+    crop_border: int = 0
+    frames: str = "all"
+    data_range: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.color not in ("rgb", "y"):
+            raise UserError(f"protocol.color: expected 'rgb' or 'y', got {self.color!r}")
+        if isinstance(self.crop_border, bool) or not isinstance(self.crop_border, numbers.Integral) or self.crop_border < 0:
+            raise UserError(f"protocol.crop_border: expected an integer >= 0, got {self.crop_border!r}")
+        if self.frames != "all":
+            raise UserError(f"protocol.frames: expected 'all', got {self.frames!r}")
+        if not self.data_range > 0:
+            raise UserError(f"protocol.data_range: expected a positive number, got {self.data_range!r}")
+
+    def to_dict(self) -> dict:
+        """Everything needed to recompute a number: the fields plus the exact metric definitions."""
+        color = (
+            "RGB, all 3 channels"
+            if self.color == "rgb"
+            else f"BT.601 luma Y = {BT601_LUMA[0]} R + {BT601_LUMA[1]} G + {BT601_LUMA[2]} B on RGB in [0, 1]"
+            " (full range, no 16..235 offset)"
+        )
+        return {
+            **dataclasses.asdict(self),
+            "color_space": color,
+            "preprocessing": f"convert colour, then crop {self.crop_border} px from every edge; "
+            "predictions are scored as given (no clipping, no quantisation)",
+            "psnr": "per frame 10*log10(data_range^2 / MSE), MSE over all pixels and channels; "
+            "inf when MSE == 0; sequence score = mean over frames",
+            "ssim": {
+                "function": "skimage.metrics.structural_similarity",
+                "channel_axis": -1 if self.color == "rgb" else None,
+                "data_range": self.data_range,
+                **_SSIM_SETTINGS,
+                "aggregation": "per frame (mean over channels), sequence score = mean over frames",
+            },
+            "temporal": "mean |(pred[n+1] - pred[n]) - (gt[n+1] - gt[n])| over n, pixels and channels, "
+            "in intensity units (lower is better); penalises flicker; null for 1-frame sequences",
+        }
+
+
+def _prepare(pred, gt, protocol: Protocol, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate shapes, convert to float64, apply colour conversion and border crop."""
+    pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    kind = "(H, W, 3)" if ndim == 3 else "(N, H, W, 3)"
+    if pred.shape != gt.shape or pred.ndim != ndim or pred.shape[-1] != 3:
+        raise UserError(f"pred/gt: expected two arrays of the same shape {kind}, got {pred.shape} and {gt.shape}")
+    c = protocol.crop_border
+    h, w = pred.shape[-3:-1]
+    if h - 2 * c < 7 or w - 2 * c < 7:
+        raise UserError(f"protocol.crop_border: {c} leaves less than 7x7 pixels of a {h}x{w} image (SSIM window)")
+    if protocol.color == "y":
+        pred, gt = pred @ np.array(BT601_LUMA), gt @ np.array(BT601_LUMA)
+        pred, gt = pred[..., None], gt[..., None]
+    if c:
+        pred, gt = pred[..., c : h - c, c : w - c, :], gt[..., c : h - c, c : w - c, :]
+    return pred, gt
+
+
+def _psnr(pred: np.ndarray, gt: np.ndarray, data_range: float) -> float:
+    mse = float(np.mean((pred - gt) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
+
+
+def _ssim(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> float:
+    if protocol.color == "y":
+        pred, gt, axis = pred[..., 0], gt[..., 0], None
+    else:
+        axis = -1
+    return float(structural_similarity(pred, gt, channel_axis=axis, data_range=protocol.data_range, **_SSIM_SETTINGS))
+
+
+def _temporal(pred: np.ndarray, gt: np.ndarray) -> float | None:
+    if pred.shape[0] < 2:
+        return None
+    return float(np.mean(np.abs(np.diff(pred, axis=0) - np.diff(gt, axis=0))))
+
+
+def psnr(pred, gt, protocol: Protocol = Protocol()) -> float:
+    """PSNR in dB of one frame (H, W, 3)."""
+    p, g = _prepare(pred, gt, protocol, ndim=3)
+    return _psnr(p, g, protocol.data_range)
+
+
+def ssim(pred, gt, protocol: Protocol = Protocol()) -> float:
+    """SSIM of one frame (H, W, 3), skimage settings as recorded in ``Protocol.to_dict()``."""
+    p, g = _prepare(pred, gt, protocol, ndim=3)
+    return _ssim(p, g, protocol)
+
+
+def temporal_error(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> float | None:
+    """Mean absolute error between frame-to-frame differences (flicker); None for a 1-frame sequence."""
+    p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
+    return _temporal(p, g)
+
+
+def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
+    """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, plus the temporal error."""
+    p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
+    return {
+        "psnr": float(np.mean([_psnr(a, b, protocol.data_range) for a, b in zip(p, g)])),
+        "ssim": float(np.mean([_ssim(a, b, protocol) for a, b in zip(p, g)])),
+        "temporal": _temporal(p, g),
+        "frames": int(p.shape[0]),
+    }

@@ -1,0 +1,143 @@
+"""The model registry: a file in ``baselines/`` with ``@register("name")`` is all a model needs.
+
+Like BasicSR's ``ARCH_REGISTRY``: the ``baselines`` package imports each of its
+modules on first use, every model factory registers itself under a name, and the
+harness only ever asks the registry. Models can also come from outside the repo:
+every ``*.py`` file in the folders listed in ``BENCH_DEBLUR_PLUGINS`` (``os.pathsep``
+separated) and every ``bench_deblur.baselines`` entry point is imported as well.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import pkgutil
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+from bench_deblur.errors import UserError
+
+PLUGIN_ENV = "BENCH_DEBLUR_PLUGINS"
+ENTRY_POINT_GROUP = "bench_deblur.baselines"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered model: its factory and the one-line description shown in reports."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+
+
+_REGISTRY: dict[str, Entry] = {}
+_loaded = False
+
+
+def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``factory(m=..., width=..., global_skip=..., **kwargs) -> keras.Model``.
+
+    The first line of the factory's docstring becomes the model's description.
+    """
+
+    def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.factory.__qualname__ != factory.__qualname__:
+            raise ValueError(f"model name {name!r} is registered twice ({existing.factory.__module__} and {factory.__module__})")
+        doc = inspect.getdoc(factory) or name
+        _REGISTRY[name] = Entry(name, factory, doc.strip().splitlines()[0])
+        return factory
+
+    return decorate
+
+
+def _load_all() -> None:
+    """Import the bundled baselines, plugin folders and entry points, once."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import baselines
+
+    for info in pkgutil.iter_modules(baselines.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"baselines.{info.name}")
+    for folder in filter(None, os.environ.get(PLUGIN_ENV, "").split(os.pathsep)):
+        _import_folder(Path(folder))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        ep.load()
+
+
+def _import_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise UserError(f"{PLUGIN_ENV}: {folder} is not a folder of model files")
+    for path in sorted(folder.glob("*.py")):
+        module_name = f"bench_deblur_plugin_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+
+
+def model_names() -> list[str]:
+    """All registered model names, sorted."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Entry:
+    """The registry entry for ``name``; an unknown name is a ``UserError`` listing the known ones."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise UserError(f"model {name!r}: unknown; expected one of {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def model_description(name: str) -> str:
+    return get(name).description
+
+
+def non_default_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Drop options equal to the factory's defaults, so one model has one run id however it is spelled."""
+    params = inspect.signature(get(name).factory).parameters
+    return {k: v for k, v in kwargs.items() if k not in params or params[k].default != v}
+
+
+def build_model(name: str, m: int = 1, width: float = 1.0, global_skip: bool = False, **kwargs: Any):
+    """Build the registered model ``name``; its weights exist on return (``count_params`` is exact)."""
+    if not isinstance(m, int) or m < 0:
+        raise UserError(f"m={m}: expected a non-negative integer look-ahead (2m+1 input frames)")
+    if not width > 0:
+        raise UserError(f"width={width}: expected a positive width multiplier")
+    entry = get(name)
+    try:
+        inspect.signature(entry.factory).bind(m=m, width=width, global_skip=global_skip, **kwargs)
+    except TypeError as exc:
+        raise UserError(f"model {name!r}: bad options {kwargs} ({exc})") from None
+    try:
+        model = entry.factory(m=m, width=width, global_skip=global_skip, **kwargs)
+    except ValueError as exc:
+        raise UserError(f"model {name!r}: {exc}") from None
+    model.build((None, None, None, None, 3))
+    return model
+
+
+def load_model(path: str | os.PathLike):
+    """Load a trained model from a ``.keras`` file or a results run folder (its ``model.keras``)."""
+    import keras
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file; expected a .keras file or a results run folder with model.keras")
+    _load_all()
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # Keras raises many types for a bad archive; all mean the same to a user.
+        raise UserError(f"{path}: not a loadable .keras model ({type(exc).__name__}: {exc})".splitlines()[0]) from None

@@ -1,0 +1,167 @@
+"""Train one model on one config with Keras ``fit``; resume from the last checkpoint after a kill.
+
+The recipe is the paper's (MSE + L2 on the kernels, Adam with staircase
+exponential decay, zero initial state per clip); ``TrainConfig`` holds every
+value. Checkpoints are whole ``.keras`` files (weights and optimizer state)
+written atomically at the end of each "epoch" of ``steps_per_epoch`` steps, and
+the batches of epoch e are a pure function of (seed, e), so a resumed run
+follows the same trajectory as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from bench_deblur import fileio
+from bench_deblur.config import RunConfig
+from bench_deblur.datasets import find_sequences
+from bench_deblur.errors import UserError
+from bench_deblur.loader import ClipDataset, validation_clips
+from bench_deblur.registry import build_model
+from bench_deblur.synth import test_splits
+
+CHECKPOINT = "checkpoint.keras"
+CHECKPOINT_STATE = "checkpoint.json"
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
+    """Put the paper's L2 penalty on every conv kernel (not on biases or DTB's beta).
+
+    Set on the variables rather than in the layer configs so the models stay
+    free of training choices; it is re-applied after a checkpoint is loaded.
+    """
+    for variable in model.trainable_variables:
+        if variable.path.endswith("kernel") and weight_decay > 0:
+            variable.regularizer = keras.regularizers.L2(weight_decay)
+
+
+def psnr_db(pred: np.ndarray, target: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(pred, 0.0, 1.0) - target) ** 2))
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+class ValidationPSNR(keras.callbacks.Callback):
+    """Add ``val_psnr`` (dB, on fixed validation clips) to the logs at each epoch's end."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def on_epoch_end(self, epoch, logs=None):
+        pred = np.asarray(self.model.predict(self.x, batch_size=len(self.x), verbose=0))
+        logs["val_psnr"] = psnr_db(pred, self.y)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Save model + optimizer atomically, then record the epoch it completed.
+
+    The state file is written after the model file, so it never points at a
+    checkpoint that is not fully on disk.
+    """
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        with fileio.atomic_path(self.run_dir / CHECKPOINT) as tmp:
+            self.model.save(tmp)
+        fileio.write_json(self.run_dir / CHECKPOINT_STATE, {"epoch": epoch + 1})
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop with a clear message when the loss stops being finite, before a bad checkpoint is saved."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDiverged(
+                f"{self.run_dir}: training diverged (loss={loss} at batch {batch}); "
+                f"the last good checkpoint is kept in {self.run_dir / CHECKPOINT}; try a lower --lr"
+            )
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stop at an epoch boundary once a wall-clock deadline has passed (chunked GPU sessions)."""
+
+    def __init__(self, deadline: float | None):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.deadline is not None and time.time() > self.deadline:
+            self.model.stop_training = True
+
+
+def _compile(model: keras.Model, cfg) -> None:
+    schedule = keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.lr_decay_steps, cfg.lr_decay, staircase=True)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+
+
+def _truncate_history(path: Path, epochs_done: int) -> None:
+    """Drop CSV rows of epochs after the checkpoint, so a resumed log has each epoch once."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) < epochs_done]
+    with fileio.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True, deadline: float | None = None) -> tuple[keras.Model, bool]:
+    """Train ``run`` in ``run_dir``; return (model, finished). ``finished`` is False when the deadline stopped it."""
+    cfg = run.train
+    cfg.validate()
+    keras.utils.set_random_seed(run.seed)
+    model = build_model(run.model.name, m=run.model.m, width=run.model.width, global_skip=run.model.global_skip, **run.model.kwargs)
+    if not model.trainable_weights:
+        return model, True
+    state_path = run_dir / CHECKPOINT_STATE
+    initial_epoch = 0
+    if state_path.exists():
+        initial_epoch = fileio.read_json(state_path)["epoch"]
+        model = keras.saving.load_model(run_dir / CHECKPOINT)
+    else:
+        _compile(model, cfg)
+    apply_weight_decay(model, cfg.weight_decay)
+    history = run_dir / "history.csv"
+    _truncate_history(history, initial_epoch)
+    if initial_epoch >= cfg.epochs:
+        return model, True
+
+    train_seqs = find_sequences(data_root / "train")
+    splits = test_splits(data_root)
+    val_tau = sorted(splits)[len(splits) // 2]
+    data = ClipDataset(
+        train_seqs, clip_len=cfg.clip_len, crop=cfg.crop, batch_size=cfg.batch_size,
+        steps_per_epoch=cfg.steps_per_epoch, seed=run.seed, workers=cfg.workers,
+    )
+    data.epoch = initial_epoch
+    val_x, val_y = validation_clips(find_sequences(data_root / splits[val_tau]), cfg.clip_len, cfg.crop, cfg.val_clips, run.seed)
+    callbacks = [
+        StopOnNaN(run_dir),
+        ValidationPSNR(val_x, val_y),
+        Checkpoint(run_dir),
+        keras.callbacks.CSVLogger(str(history), append=True),
+        Deadline(deadline),
+    ]
+    if cfg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    model.fit(data, epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=1 if progress else 0)
+    done = fileio.read_json(state_path)["epoch"] >= cfg.epochs
+    return model, done
