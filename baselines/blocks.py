@@ -16,6 +16,12 @@ def conv(filters: int, kernel: int, name: str, stride: int = 1, relu: bool = Tru
     return layers.Conv2D(filters, kernel, strides=stride, padding="same", activation="relu" if relu else None, name=name)
 
 
+def rgb_conv(name: str, zero_init: bool) -> layers.Conv2D:
+    """The last conv, to RGB. Zero-initialised under the global skip, so training starts at the
+    identity floor (output = blurry centre frame) instead of below it."""
+    return layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros" if zero_init else "glorot_uniform", name=name)
+
+
 def build_chain(chain: list[layers.Layer], shape: tuple) -> tuple:
     """Build layers applied one after another from the input shape; return the output shape."""
     for layer in chain:
@@ -150,7 +156,7 @@ class EncoderDecoderCell(DeblurCell):
             self.dtb.build(body_shape)
         self.image_head = [
             layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="relu", name="image_deconv"),
-            conv(3, 3, "image_conv", relu=False),
+            rgb_conv("image_conv", self.global_skip),
         ]
         build_chain(self.image_head, body_shape)
         self.feature_head = conv(f, 3, "feature_conv") if self.feedback else None

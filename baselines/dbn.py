@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from baselines.base import PACKAGE, DeblurCell, DeblurNet
-from baselines.blocks import build_chain, conv
+from baselines.blocks import build_chain, conv, rgb_conv
 from bench_deblur.registry import register
 
 
@@ -32,7 +32,7 @@ class MultiFrameUNetCell(DeblurCell):
         self.up1 = layers.Conv2DTranspose(c2, 4, strides=2, padding="same", activation="relu", name="u1")
         self.level3 = [conv(c2, 3, "f3_1"), conv(c2, 3, "f3_2")]
         self.up2 = layers.Conv2DTranspose(c1, 4, strides=2, padding="same", activation="relu", name="u2")
-        self.level4 = [conv(c1, 3, "f4"), conv(3, 3, "out", relu=False)]
+        self.level4 = [conv(c1, 3, "f4"), rgb_conv("out", self.global_skip)]
         self.skip1, self.skip2 = layers.Add(name="skip1"), layers.Add(name="skip2")
         s0 = build_chain(self.level0, window_shape)
         s1 = build_chain(self.level1, s0)

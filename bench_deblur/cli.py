@@ -144,9 +144,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from bench_deblur.config import preset
-    from bench_deblur.sweep import execute, expand, parse_shard, shard, write_spec
+    from bench_deblur.sweep import execute, expand, load_spec, parse_shard, shard, write_spec
 
-    spec = preset(args.preset)
+    spec = load_spec(args.spec) if args.spec else preset(args.preset)
     i, n = parse_shard(args.shard)
     results = Path(args.results) / spec.preset
     data_root = _ensure_data(args.data, spec, args.quiet)
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
                        description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
     p.add_argument("--preset", default="quick", help="smoke (~2 min CPU), quick (default, ~15 min CPU) or full (one GPU)")
+    p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
     p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
     p.add_argument("--data", help="dataset folder (default: data/PRESET, synthesised when missing)")

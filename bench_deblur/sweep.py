@@ -24,7 +24,7 @@ from typing import Iterator
 import keras
 
 from bench_deblur import fileio
-from bench_deblur.config import ModelConfig, RunConfig, SweepSpec, run_from_dict, to_dict
+from bench_deblur.config import ModelConfig, RunConfig, SweepSpec, run_from_dict, sweep_from_dict, to_dict
 from bench_deblur.errors import UserError
 from bench_deblur.registry import model_description, model_names, non_default_kwargs
 from bench_deblur.synth import dataset_hash, test_splits
@@ -146,6 +146,8 @@ def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = Tru
             return "locked"
         if is_complete(run_dir):
             return "complete"
+        for stale in run_dir.glob(".*.tmp*"):  # left by a writer that was killed mid-write
+            stale.unlink()
         start = time.time()
         config = to_dict(run) | {"label": run.label}
         config["model"]["description"] = model_description(run.model.name)
@@ -223,3 +225,14 @@ def _execute_ray(runs: list[RunConfig], results: Path, data_root: Path, address:
 
 def write_spec(spec: SweepSpec, results: Path) -> None:
     fileio.write_json(results / "sweep.json", to_dict(spec))
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """A sweep spec from JSON (the format of ``sweep.json``); bad files are a one-line error."""
+    data = fileio.read_json(path)
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object with the fields of SweepSpec")
+    try:
+        return sweep_from_dict(data)
+    except (TypeError, UserError) as exc:
+        raise UserError(f"{path}: not a valid sweep spec ({exc})") from None

@@ -134,12 +134,12 @@ def test_fps_falls_with_resolution():
         [keras.Input((None, None, 3)), layers.Conv2D(16, 3, padding="same"), layers.Conv2D(16, 3, padding="same")]
     )
     small = cost.measure_fps(model, 32, 32, frames=4, repeats=3, warmup=2)
-    large = cost.measure_fps(model, 256, 256, frames=4, repeats=3, warmup=2)
+    large = cost.measure_fps(model, 512, 512, frames=4, repeats=3, warmup=2)
     assert large["fps_median"] < small["fps_median"]
     assert small["fps_min"] <= small["fps_median"] <= small["fps_max"]
     for key in ("backend", "device", "dtype", "repeats", "frames", "height", "width", "ms_per_frame"):
         assert key in large
-    assert (large["height"], large["width"], large["dtype"]) == (256, 256, "float32")
+    assert (large["height"], large["width"], large["dtype"]) == (512, 512, "float32")
     assert large["backend"] == keras.backend.backend() and large["device"]
 
 

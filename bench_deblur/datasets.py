@@ -1,0 +1,181 @@
+"""Readers for paired blurry/sharp video datasets: native (synth), GoPro, DVD and BSD layouts.
+
+A *split folder* holds one folder per sequence; each sequence has a blurry and a sharp frame
+folder whose names depend on the layout:
+
+    native, gopro  <seq>/blur (or blur_gamma) and <seq>/sharp
+    dvd            <seq>/input and <seq>/GT
+    bsd            <seq>/Blur/RGB and <seq>/Sharp/RGB
+
+Every problem with the data is reported as a one-line ``UserError`` naming the file or folder,
+because a benchmark that silently skips or misreads frames produces wrong numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from bench_deblur.errors import UserError
+
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# (blurry folder candidates in order of preference, sharp folder) per layout.
+LAYOUTS: dict[str, tuple[tuple[str, ...], str]] = {
+    "native": (("blur", "blur_gamma"), "sharp"),
+    "gopro": (("blur", "blur_gamma"), "sharp"),
+    "dvd": (("input",), "GT"),
+    "bsd": (("Blur/RGB",), "Sharp/RGB"),
+}
+
+
+@dataclass
+class Sequence:
+    """One video: frame paths in temporal order; ``blur[i]`` pairs with ``sharp[i]``."""
+
+    name: str
+    blur: list[Path]
+    sharp: list[Path]
+
+
+def find_sequences(root: Path, layout: str = "auto", blur_dir: str | None = None) -> list[Sequence]:
+    """List the sequences of a split folder, checking that every sequence has matching frames.
+
+    ``layout="auto"`` picks the layout whose folders the sequences contain (native and gopro are
+    the same layout). ``blur_dir`` chooses the blurry folder for native/gopro (GoPro ships both
+    ``blur`` and ``blur_gamma``); by default ``blur`` is used when present, else ``blur_gamma``.
+    Sub-folders that contain none of the layout's folders are ignored.
+    """
+    root = Path(root)
+    if layout != "auto" and layout not in LAYOUTS:
+        raise UserError(f"layout={layout!r}: expected one of auto, {', '.join(LAYOUTS)}")
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found")
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: natural_key(p.name))
+    if layout == "auto":
+        layout = _detect(root, folders)
+    blur_names, sharp_name = LAYOUTS[layout]
+    if blur_dir is not None:
+        if layout not in ("native", "gopro"):
+            raise UserError(f"blur_dir={blur_dir!r}: only the native and gopro layouts have a choice of blurry folder")
+        blur_names = (blur_dir,)
+    sequences = []
+    for folder in folders:
+        blur_folder = next((folder / b for b in blur_names if (folder / b).is_dir()), None)
+        sharp_folder = folder / sharp_name
+        if blur_folder is None and not sharp_folder.is_dir():
+            continue
+        if blur_folder is None:
+            raise UserError(f"{folder}: has {sharp_name}/ but no {' or '.join(b + '/' for b in blur_names)} folder")
+        if not sharp_folder.is_dir():
+            raise UserError(f"{folder}: has {blur_folder.relative_to(folder)}/ but no {sharp_name}/ folder")
+        blur, sharp = list_frames(blur_folder), list_frames(sharp_folder)
+        if not blur:
+            raise UserError(f"{blur_folder}: no frames (expected {'/'.join(FRAME_SUFFIXES)} files)")
+        if len(blur) != len(sharp):
+            raise UserError(f"{folder}: {len(blur)} blurry frames in {blur_folder.name}/ "
+                            f"but {len(sharp)} sharp frames in {sharp_name}/")
+        sequences.append(Sequence(folder.name, blur, sharp))
+    if not sequences:
+        raise UserError(f"{root}: no sequences found (expected <sequence>/{blur_names[0]} and "
+                        f"<sequence>/{sharp_name} folders){_split_hint(folders)}")
+    return sequences
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Image files of a folder in natural order (frame2 before frame10)."""
+    return sorted((p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES
+                   and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders embedded numbers by value, as frame numbering intends."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """Read one frame as float32 RGB (H, W, 3) in [0, 1].
+
+    Grey frames are replicated to RGB and an alpha channel is dropped (datasets store opaque
+    video frames, so alpha carries nothing). Integer images are scaled by their type's maximum;
+    note that Pillow decodes 16-bit *colour* PNGs at 8-bit precision (16-bit grey PNGs and
+    16-bit TIFFs keep full precision).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: frame not found")
+    try:
+        image = iio.imread(path)
+    except Exception as exc:  # decoders raise many types; all mean "not a readable image"
+        raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+    if image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4):
+        raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
+    if image.ndim not in (2, 3):
+        raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
+    if np.issubdtype(image.dtype, np.integer):
+        image = image.astype(np.float32) / np.iinfo(image.dtype).max
+    else:
+        image = image.astype(np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] in (2, 4):  # grey+alpha or RGBA
+        image = image[..., :-1]
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.clip(image, 0, 1)
+
+
+def load_sequence(seq: Sequence, max_frames: int | None = None,
+                  dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+    """Load ``(blur, sharp)`` as (N, H, W, 3) arrays, checking that every frame has one size.
+
+    ``dtype="uint8"`` stores rounded 8-bit values (4x less memory, for training caches); frames
+    are read one at a time into preallocated arrays so peak memory stays at the result's size.
+    """
+    if dtype not in ("float32", "uint8"):
+        raise UserError(f"dtype={dtype!r}: expected float32 or uint8")
+    count = len(seq.blur) if max_frames is None else min(max_frames, len(seq.blur))
+    if count < 1:
+        raise UserError(f"max_frames={max_frames}: expected at least 1 frame for sequence {seq.name}")
+    first = read_frame(seq.blur[0])
+    out = {key: np.empty((count, *first.shape), dtype=dtype) for key in ("blur", "sharp")}
+    for i in range(count):
+        for key in ("blur", "sharp"):
+            path = getattr(seq, key)[i]
+            frame = first if (key, i) == ("blur", 0) else read_frame(path)
+            if frame.shape != first.shape:
+                raise UserError(f"{path}: frame is {_size(frame)} but {seq.blur[0]} is {_size(first)}")
+            out[key][i] = frame if dtype == "float32" else np.round(frame * 255)
+    return out["blur"], out["sharp"]
+
+
+def _size(frame: np.ndarray) -> str:
+    return f"{frame.shape[1]}x{frame.shape[0]}"
+
+
+def _detect(root: Path, folders: list[Path]) -> str:
+    """The one layout the sequence folders use; mixed or unknown layouts are errors."""
+    found = {name for folder in folders for name in ("native", "dvd", "bsd") if _has_layout(folder, name)}
+    if len(found) > 1:
+        raise UserError(f"{root}: sequences mix the {' and '.join(sorted(found))} layouts; pass layout= explicitly")
+    if not found:
+        raise UserError(f"{root}: no sequences found (expected <sequence>/blur+sharp, <sequence>/input+GT or "
+                        f"<sequence>/Blur/RGB+Sharp/RGB folders){_split_hint(folders)}")
+    return found.pop()
+
+
+def _has_layout(folder: Path, layout: str) -> bool:
+    blur_names, sharp_name = LAYOUTS[layout]
+    return (folder / sharp_name).is_dir() or any((folder / b).is_dir() for b in blur_names)
+
+
+def _split_hint(folders: list[Path]) -> str:
+    """Point at a split folder when the user passed a dataset root (folder of splits) instead."""
+    for folder in folders:
+        if any(q.is_dir() and any(_has_layout(q, name) for name in ("native", "dvd", "bsd")) for q in folder.iterdir()):
+            return f"; {folder.parent} looks like a dataset root: pass a split folder such as {folder}"
+    return ""

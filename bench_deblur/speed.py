@@ -1,0 +1,330 @@
+"""Streaming speed of the recurrent cells: frames per second, batched streams, fp32 and bf16.
+
+What is timed is online use: one cell step per frame with the recurrent state
+carried from step to step, on a batch of B independent streams (B windows in,
+B frames out per step). Every step's outputs are waited for on the device
+before the next step starts, as an online deblurrer must deliver each frame;
+without that, asynchronous backends report the speed of queueing work. Inputs
+rotate among a few random windows so no step re-reads a cached frame.
+
+On JAX the step is compiled: the cell's ``stateless_call`` under ``jax.jit``.
+On TensorFlow it runs as a ``tf.function`` without XLA (XLA on the CPU
+compiles this network for minutes). Other backends call the cell eagerly.
+bfloat16 is Keras's ``mixed_bfloat16`` policy: float32 weights, bfloat16
+compute and bfloat16 inputs and states.
+
+Results are rows of one JSON file (``RESULTS_SCHEMA``), written after every
+measurement so an interrupted run keeps what it measured; the PyTorch peer
+(``benchmarks/peers/torch_strcnn.py``) writes rows of the same shape into the
+same file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from bench_deblur import fileio
+from bench_deblur.errors import UserError
+
+RESULTS_SCHEMA = "bench-deblur/speed/1"
+PROTOCOL = (
+    "Streaming: one recurrent cell step per frame, state carried, a batch of B independent streams per step; "
+    "fps counts frames of all streams (B per step); each step's outputs and states are waited for on the device "
+    "before the next step; warm-up steps (compilation, allocation) are not timed; inputs rotate among 3 random "
+    "windows; median and spread over repeats. TFLOP/s = 2 x MACs per frame (bench_deblur.cost.count_macs) x fps. "
+    "float32 convolutions may use TF32 on NVIDIA Ampere or newer (the JAX and PyTorch defaults)."
+)
+SIZES = ((640, 480), (1280, 720))
+QUICK = {"sizes": ((160, 120),), "dtypes": ("float32",), "batches": (1, 4), "frames": 10, "warmup": 2, "repeats": 3}
+"""A grid that runs in about a minute on a 2-core CPU (``--quick``)."""
+WINDOWS = 3
+_VERSION_PACKAGES = ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "numpy")
+_ROW_KEY = ("framework", "backend", "device", "model", "m", "width_multiplier", "global_skip", "size", "batch", "dtype", "execution")
+
+
+def versions() -> dict[str, str]:
+    """Python and the installed versions of the packages a timing depends on."""
+    found = {"python": platform.python_version()}
+    for name in _VERSION_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def time_stream(
+    step: Callable, windows: Sequence[Any], states: Any, sync: Callable[[Any], None], frames: int, repeats: int, warmup: int
+) -> tuple[float, list[float]]:
+    """Run ``step(window, states) -> (out, states)`` as a stream; return (first step s, seconds per repeat).
+
+    The first warm-up step's time (compilation included) is returned apart;
+    ``sync`` must block until its argument is computed on the device.
+    """
+    start = time.perf_counter()
+    out, states = step(windows[0], states)
+    sync((out, states))
+    first = time.perf_counter() - start
+    for i in range(1, max(warmup, 1)):
+        out, states = step(windows[i % len(windows)], states)
+        sync((out, states))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(frames):
+            out, states = step(windows[i % len(windows)], states)
+            sync((out, states))
+        times.append(time.perf_counter() - start)
+    return first, times
+
+
+def make_row(
+    *, framework: str, info: dict[str, Any], execution: str, sync: str, model: str, m: int, width_multiplier: float,
+    global_skip: bool, params: int, macs: int, width: int, height: int, batch: int, dtype: str, frames: int,
+    warmup: int, first_step_s: float, seconds: list[float], versions: dict[str, str],
+) -> dict[str, Any]:
+    """One result row; the schema shared by the Keras benchmark and its peers."""
+    fps = [batch * frames / t for t in seconds]
+    median = statistics.median(fps)
+    return {
+        "framework": framework,
+        "backend": info["backend"],
+        "device": info["device"],
+        "device_type": info["device_type"],
+        "execution": execution,
+        "sync": sync,
+        "model": model,
+        "m": m,
+        "width_multiplier": width_multiplier,
+        "global_skip": global_skip,
+        "params": params,
+        "size": f"{width}x{height}",
+        "width": width,
+        "height": height,
+        "batch": batch,
+        "dtype": dtype,
+        "frames": frames,
+        "warmup": warmup,
+        "repeats": len(seconds),
+        "seconds": seconds,
+        "first_step_s": first_step_s,
+        "fps_median": median,
+        "fps_min": min(fps),
+        "fps_max": max(fps),
+        "fps_per_stream": median / batch,
+        "ms_per_step": 1000.0 * batch / median,
+        "gmacs_per_frame": macs / 1e9,
+        "tflops": 2 * macs * median / 1e12,
+        "versions": versions,
+    }
+
+
+def save_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Add rows to the results file (atomically), replacing rows of the same configuration."""
+    path = Path(path)
+    data = fileio.read_json(path) if path.exists() else {"schema": RESULTS_SCHEMA, "runs": []}
+    if data.get("schema") != RESULTS_SCHEMA:
+        raise UserError(f"{path}: not a speed results file (schema {data.get('schema')!r}, expected {RESULTS_SCHEMA!r})")
+    runs = {tuple(r[k] for k in _ROW_KEY): r for r in data["runs"]}
+    for row in rows:
+        runs[tuple(row[k] for k in _ROW_KEY)] = row
+    fileio.write_json(path, {"schema": RESULTS_SCHEMA, "protocol": PROTOCOL, "runs": list(runs.values())})
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    from tabulate import tabulate
+
+    table = [
+        (r["framework"], r["backend"], r["model"], r["size"], r["dtype"], r["batch"], r["fps_median"], r["fps_min"],
+         r["fps_max"], r["fps_per_stream"], r["tflops"], r["first_step_s"])
+        for r in rows
+    ]  # fmt: skip
+    headers = ("framework", "backend", "model", "size", "dtype", "batch", "fps", "fps min", "fps max", "fps/stream", "TFLOP/s", "first step s")
+    return tabulate(table, headers=headers, floatfmt=".4g")
+
+
+def _compiled_step(cell) -> tuple[Callable, Callable[[Any], None], str, str]:
+    """The backend's fastest way to run one cell step; (step, sync, execution, sync description).
+
+    The only backend-specific code in the benchmark.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def pure_step(trainable, non_trainable, window, states):
+            (out, new_states), _ = cell.stateless_call(trainable, non_trainable, window, states)
+            return out, new_states
+
+        trainable = [v.value for v in cell.trainable_variables]
+        non_trainable = [v.value for v in cell.non_trainable_variables]
+
+        def step(window, states):
+            return pure_step(trainable, non_trainable, window, states)
+
+        return step, jax.block_until_ready, "jax.jit(cell.stateless_call)", "jax.block_until_ready on outputs and states"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        step = tf.function(lambda window, states: cell(window, states), jit_compile=False)
+        return step, _to_numpy, "tf.function (no XLA)", "np.asarray on outputs and states"
+    return (lambda window, states: cell(window, states)), _to_numpy, "eager", "keras.ops.convert_to_numpy on outputs and states"
+
+
+def _to_numpy(tree: Any) -> None:
+    import keras
+
+    for leaf in keras.tree.flatten(tree):
+        keras.ops.convert_to_numpy(leaf)
+
+
+def _policy(dtype: str) -> str:
+    policies = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+    if dtype not in policies:
+        raise UserError(f"dtype {dtype!r}: expected one of {', '.join(policies)}")
+    return policies[dtype]
+
+
+def _check_grid(sizes, batches, frames: int, warmup: int, repeats: int) -> None:
+    for w, h in sizes:
+        if w < 2 or h < 2 or w % 2 or h % 2:
+            raise UserError(f"size {w}x{h}: expected even width and height (the networks have stride 2)")
+    if min(batches, default=0) < 1 or frames < 1 or repeats < 1 or warmup < 0:
+        raise UserError("speed: batches, frames and repeats must be >= 1 and warmup >= 0")
+
+
+def speed_benchmark(
+    models: Sequence[str] = ("cnn", "strcnn", "strcnn_dtb"),
+    sizes: Sequence[tuple[int, int]] = SIZES,
+    dtypes: Sequence[str] = ("float32", "bfloat16"),
+    batches: Sequence[int] = (1, 8, 32),
+    frames: int = 50,
+    warmup: int = 5,
+    repeats: int = 3,
+    width: float = 1.0,
+    out: Path | None = None,
+    progress: bool = True,
+    m: int = 1,
+) -> dict[str, Any]:
+    """Time every (model, dtype, size, batch) on the current Keras backend; sizes are (width, height) pixels.
+
+    Returns ``{"schema", "protocol", "runs": [row, ...]}``; with ``out`` the rows
+    are also merged into that JSON file after each measurement. Prints a table.
+    """
+    import keras
+    from tqdm import tqdm
+
+    from bench_deblur.cost import count_macs, device_info
+    from bench_deblur.registry import build_model
+
+    _check_grid(sizes, batches, frames, warmup, repeats)
+    policies = {dtype: _policy(dtype) for dtype in dtypes}
+    info = device_info()
+    found = versions()
+    rng = np.random.default_rng(0)
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", disable=not progress)
+    previous = keras.config.dtype_policy()
+    try:
+        for name in models:
+            for dtype in dtypes:
+                keras.config.set_dtype_policy(policies[dtype])
+                try:
+                    model = build_model(name, m=m, width=width)
+                finally:
+                    keras.config.set_dtype_policy(previous)
+                cell = model.cell
+                step, sync, execution, sync_text = _compiled_step(cell)
+                for w, h in sizes:
+                    macs = count_macs(model, h, w)["macs"]
+                    for batch in batches:
+                        shape = (batch, h, w, 3 * (2 * m + 1))
+                        windows = [keras.ops.convert_to_tensor(rng.random(shape, dtype=np.float32), dtype=dtype) for _ in range(WINDOWS)]
+                        states = cell.get_initial_state_like(windows[0])
+                        first, seconds = time_stream(step, windows, states, sync, frames, repeats, warmup)
+                        del windows, states
+                        row = make_row(
+                            framework="keras", info=info, execution=execution, sync=sync_text, model=name, m=m,
+                            width_multiplier=width, global_skip=cell.global_skip, params=model.count_params(), macs=macs,
+                            width=w, height=h, batch=batch, dtype=dtype, frames=frames, warmup=warmup,
+                            first_step_s=first, seconds=seconds, versions=found,
+                        )  # fmt: skip
+                        rows.append(row)
+                        if out is not None:
+                            save_rows(out, [row])
+                        bar.write(f"{name} {dtype} {w}x{h} batch {batch}: {row['fps_median']:.4g} frames/s ({row['tflops']:.3g} TFLOP/s)")
+                        bar.update()
+    finally:
+        keras.config.set_dtype_policy(previous)
+        bar.close()
+    print(format_table(rows))
+    return {"schema": RESULTS_SCHEMA, "protocol": PROTOCOL, "runs": rows}
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480): width x height, even."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) % 2 or int(h) % 2 or not int(w) or not int(h):
+        raise argparse.ArgumentTypeError(f"expected an even WIDTHxHEIGHT such as 640x480, got {text!r}")
+    return int(w), int(h)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``speed`` command's options; defaults are the GPU grid, ``--quick`` a CPU-sized one."""
+    parser.add_argument("--models", nargs="+", default=["cnn", "strcnn", "strcnn_dtb"], help="registered model names (default: cnn strcnn strcnn_dtb)")
+    parser.add_argument("--sizes", nargs="+", type=parse_size, help="frame sizes WIDTHxHEIGHT (default 640x480 1280x720)")
+    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16", "float16"], help="compute dtypes (default float32 bfloat16)")
+    parser.add_argument("--batches", nargs="+", type=int, help="independent streams per step (default 1 8 32)")
+    parser.add_argument("--frames", type=int, help="timed steps per repeat (default 50)")
+    parser.add_argument("--warmup", type=int, help="untimed steps first, compilation included (default 5)")
+    parser.add_argument("--repeats", type=int, help="timed repeats; the median is reported (default 3)")
+    parser.add_argument("--width", type=float, default=1.0, help="model width multiplier (default 1.0 = the paper's 64/32 channels)")
+    parser.add_argument("--m", type=int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
+    parser.add_argument("--out", default="results/speed/speed.json", help="results JSON; rows are merged into it (default results/speed/speed.json)")
+    parser.add_argument("--quick", action="store_true", help="CPU-sized defaults: 160x120, float32, batches 1 4, 10 frames x 3 repeats")
+
+
+def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark from parsed ``add_arguments`` options (explicit options override ``--quick``)."""
+    defaults = QUICK if args.quick else {"sizes": SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1, 8, 32), "frames": 50, "warmup": 5, "repeats": 3}
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
+    result = speed_benchmark(
+        models=args.models, width=args.width, m=args.m, out=Path(args.out), progress=not getattr(args, "quiet", False), **pick
+    )
+    print(f"results: {args.out}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench_deblur.speed``: the benchmark on its own, with ``--backend``."""
+    parser = argparse.ArgumentParser(prog="python -m bench_deblur.speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        run_from_args(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Synthetic data: Eq. 1 exactness, determinism, split disjointness, tau-only variation, calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from bench_deblur import synth
+from bench_deblur.datasets import find_sequences, load_sequence
+from bench_deblur.errors import UserError
+from bench_deblur.synth import SynthConfig, dataset_hash, make_dataset, test_splits  # noqa: F401 (__test__ = False)
+
+TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, test_sequences=1, keep_hfr=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("synth") / "tiny"
+    return root, make_dataset(root, TINY, progress=False)
+
+
+def _png(path: Path) -> np.ndarray:
+    return iio.imread(path).astype(np.float64) / 255
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1 / np.mean((a - b) ** 2)))
+
+
+def _check_eq1(root: Path, manifest: dict, gamma: float | None) -> int:
+    """Re-average the kept high-rate frames of every blurry frame; return how many were checked."""
+    checked = 0
+    for split, entry in manifest["splits"].items():
+        for name, seq in entry["sequences"].items():
+            folder = root / split / name
+            for n in range(seq["frames"]):
+                start = seq["offset"] + n * seq["spacing"]
+                hfr = np.stack([_png(folder / "hfr" / f"{t:06d}.png") for t in range(start, start + seq["tau"])])
+                mean = hfr.mean(0) if gamma is None else (hfr ** gamma).mean(0) ** (1 / gamma)
+                blur = _png(folder / "blur" / f"{n:06d}.png")
+                assert np.abs(blur - mean).max() <= 0.5 / 255 + 1e-9, (split, name, n)
+                np.testing.assert_array_equal(_png(folder / "sharp" / f"{n:06d}.png"), hfr[seq["tau"] // 2])
+                checked += 1
+    return checked
+
+
+def test_layout_manifest_and_hashes(tiny):
+    root, manifest = tiny
+    assert test_splits(root) == {7: "test_tau07", 9: "test_tau09", 11: "test_tau11", 13: "test_tau13",
+                                 15: "test_tau15"}
+    assert manifest["config"] == json.loads(json.dumps(dataclasses.asdict(TINY)))
+    assert manifest["resolution"] == [32, 48] and manifest["seed"] == 3 and manifest["gamma"] is None
+    assert set(manifest["splits"]) == {"train", *test_splits(root).values()}
+    for split, entry in manifest["splits"].items():
+        sequences = find_sequences(root / split)
+        assert [s.name for s in sequences] == sorted(entry["sequences"])
+        blur, sharp = load_sequence(sequences[0])
+        assert blur.shape == sharp.shape == (4, 32, 48, 3)
+        for name, seq in entry["sequences"].items():
+            assert seq["tau"] <= seq["spacing"] < 2 * seq["tau"]
+            assert len([f for f in seq["files"] if f.startswith("blur/")]) == 4
+            for rel, digest in seq["files"].items():
+                assert synth.hashlib.sha256((root / split / name / rel).read_bytes()).hexdigest() == digest
+    assert not (root / synth._MARKER).exists()
+
+
+def test_eq1_blur_is_mean_of_kept_hfr_frames(tiny):
+    root, manifest = tiny
+    assert _check_eq1(root, manifest, gamma=None) == 4 * (2 + 5)
+
+
+def test_eq1_in_linear_light(tmp_path):
+    cfg = dataclasses.replace(TINY, train_sequences=1, test_taus=(7, 11), train_taus=(9,), gamma=2.2)
+    manifest = make_dataset(tmp_path / "g", cfg, progress=False)
+    assert manifest["gamma"] == 2.2
+    assert _check_eq1(tmp_path / "g", manifest, gamma=2.2) == 4 * 3
+
+
+def test_noise_is_added_to_blurry_frames_only(tmp_path):
+    cfg = dataclasses.replace(TINY, train_sequences=0, test_taus=(9,), frames=3)
+    clean = make_dataset(tmp_path / "clean", cfg, progress=False)
+    make_dataset(tmp_path / "noisy", dataclasses.replace(cfg, noise_std=0.03), progress=False)
+    seq = clean["splits"]["test_tau09"]["sequences"]["seq000"]
+    diff = np.stack([_png(tmp_path / "noisy/test_tau09/seq000" / f) - _png(tmp_path / "clean/test_tau09/seq000" / f)
+                     for f in seq["files"] if f.startswith("blur/")])
+    assert 0.02 < diff.std() < 0.035
+    for f in seq["files"]:
+        if not f.startswith("blur/"):
+            np.testing.assert_array_equal(_png(tmp_path / "noisy/test_tau09/seq000" / f),
+                                          _png(tmp_path / "clean/test_tau09/seq000" / f))
+
+
+def test_test_splits_differ_only_in_tau(tiny):
+    """All test splits come from one high-rate sequence; splits with equal T share their GT frames."""
+    root, manifest = tiny
+    seqs = {split: manifest["splits"][split]["sequences"]["seq000"] for split in test_splits(root).values()}
+    assert {s["background"] for s in seqs.values()} == {seqs["test_tau15"]["background"]}
+    assert [s["spacing"] for s in seqs.values()] == [13, 15, 15, 15, 15]  # default rule, tau_max = 15
+    for split in ("test_tau09", "test_tau11", "test_tau13"):
+        for n in range(4):
+            rel = f"sharp/{n:06d}.png"
+            assert seqs[split]["files"][rel] == seqs["test_tau15"]["files"][rel]
+    hfr7 = {f for f in seqs["test_tau07"]["files"] if f.startswith("hfr/")}
+    shared = hfr7 & set(seqs["test_tau15"]["files"])
+    assert len(shared) >= 10
+    assert all(seqs["test_tau07"]["files"][f] == seqs["test_tau15"]["files"][f] for f in shared)
+    blur = {split: _png(root / split / "seq000/blur/000002.png") for split in seqs}
+    assert len({b.tobytes() for b in blur.values()}) == 5
+
+
+def test_train_and_test_photos_are_disjoint(tiny):
+    root, manifest = tiny
+    assert not set(synth.TRAIN_PHOTOS) & set(synth.TEST_PHOTOS)
+    assert manifest["photos"] == {"train": list(synth.TRAIN_PHOTOS), "test": list(synth.TEST_PHOTOS)}
+    for split, entry in manifest["splits"].items():
+        allowed = set(synth.TRAIN_PHOTOS if split == "train" else synth.TEST_PHOTOS)
+        for seq in entry["sequences"].values():
+            assert {seq["background"], *seq["objects"]} <= allowed
+            assert 2 <= len(seq["objects"]) <= 4
+
+
+def test_train_taus_are_mixed_and_balanced(tmp_path):
+    cfg = dataclasses.replace(TINY, train_sequences=5, test_sequences=0, frames=1, keep_hfr=False, height=16, width=16)
+    manifest = make_dataset(tmp_path / "d", cfg, progress=False)
+    assert sorted(s["tau"] for s in manifest["splits"]["train"]["sequences"].values()) == [7, 9, 11, 13, 15]
+
+
+def test_deterministic_by_seed_and_idempotent(tiny, tmp_path):
+    root, manifest = tiny
+    again = make_dataset(tmp_path / "again", TINY, progress=False)
+    assert again == manifest and dataset_hash(tmp_path / "again") == dataset_hash(root)
+    other = make_dataset(tmp_path / "other", dataclasses.replace(TINY, seed=4), progress=False)
+    assert other["splits"]["train"] != manifest["splits"]["train"]
+    frame = root / "train/seq000/blur/000000.png"
+    stamp = frame.stat().st_mtime_ns
+    assert make_dataset(root, TINY, progress=False) == manifest
+    assert frame.stat().st_mtime_ns == stamp
+
+
+def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(TINY, keep_hfr=False, test_taus=(7, 9))
+    reference = make_dataset(tmp_path / "ref", cfg, progress=False)
+    calls = []
+
+    def failing(path, image):
+        calls.append(path)
+        if len(calls) > 5:
+            raise KeyboardInterrupt
+        return original(path, image)
+
+    original = synth._write_png
+    monkeypatch.setattr(synth, "_write_png", failing)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(tmp_path / "d", cfg, progress=False)
+    monkeypatch.undo()
+    assert not (tmp_path / "d/manifest.json").exists()
+    assert make_dataset(tmp_path / "d", cfg, progress=False) == reference
+
+
+def test_changed_config_regenerates_without_stale_splits(tmp_path):
+    cfg = dataclasses.replace(TINY, keep_hfr=False, train_sequences=1)
+    make_dataset(tmp_path / "d", cfg, progress=False)
+    smaller = dataclasses.replace(cfg, test_taus=(9,), frames=2)
+    manifest = make_dataset(tmp_path / "d", smaller, progress=False)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["manifest.json", "test_tau09", "train"]
+    assert len(list((tmp_path / "d/train/seq000/blur").iterdir())) == 2
+    assert manifest["config"]["test_taus"] == [9]
+
+
+def test_refuses_foreign_folder(tmp_path):
+    (tmp_path / "photos.txt").write_text("mine")
+    with pytest.raises(UserError, match=f"{tmp_path}: folder is not empty"):
+        make_dataset(tmp_path, TINY, progress=False)
+    with pytest.raises(UserError, match="manifest.json: file not found"):
+        dataset_hash(tmp_path)
+    with pytest.raises(UserError, match="manifest.json: file not found"):
+        test_splits(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"spacing": 20}, "spacing T=20: expected tau <= T < 2*tau for tau=7"),
+    ({"spacing": 8}, "spacing T=8: expected tau <= T < 2*tau for tau=9"),
+    ({"test_taus": (7, 8)}, "test_taus: tau=8: expected a positive odd integer"),
+    ({"train_taus": (-1,)}, "train_taus: tau=-1: expected a positive odd integer"),
+    ({"test_taus": ()}, "test_taus=(): expected at least one tau"),
+    ({"height": 8}, "height=8: expected an integer >= 16"),
+    ({"gamma": 0.0}, "gamma=0.0: expected a positive number"),
+    ({"objects": (3, 1)}, "objects=(3, 1): expected (min, max)"),
+])
+def test_config_errors_name_the_option(tmp_path, change, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        make_dataset(tmp_path / "d", dataclasses.replace(TINY, **change), progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_explicit_spacing_aligns_all_test_splits(tmp_path):
+    cfg = dataclasses.replace(TINY, train_sequences=0, test_taus=(9, 11, 15), train_taus=(9,), spacing=15)
+    manifest = make_dataset(tmp_path / "d", cfg, progress=False)
+    seqs = [manifest["splits"][s]["sequences"]["seq000"] for s in ("test_tau09", "test_tau11", "test_tau15")]
+    sharp = [{f: h for f, h in s["files"].items() if f.startswith("sharp/")} for s in seqs]
+    assert sharp[0] == sharp[1] == sharp[2]
+
+
+@pytest.mark.parametrize("size", [48, 96])
+def test_calibration(tmp_path, size):
+    """Blurry inputs score about 25-27 dB at tau 11 (GoPro-like), more at tau 7, less at tau 15."""
+    cfg = SynthConfig(seed=0, height=size, width=size, frames=5, train_sequences=0, test_sequences=4,
+                      test_taus=(7, 11, 15), train_taus=(7,))
+    make_dataset(tmp_path / "d", cfg, progress=False)
+    score = {}
+    for tau, split in test_splits(tmp_path / "d").items():
+        pairs = [load_sequence(s) for s in find_sequences(tmp_path / "d" / split)]
+        score[tau] = np.mean([_psnr(b, s) for blur, sharp in pairs for b, s in zip(blur, sharp)])
+    assert 24.5 < score[11] < 27.5, score
+    assert score[7] > score[11] + 1.5 and score[15] < score[11] - 0.8, score
