@@ -19,10 +19,35 @@ EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
 
 def _backend(args: argparse.Namespace) -> None:
-    """Select the Keras backend before Keras is imported; silence TensorFlow's start-up chatter."""
+    """Select the Keras backend before Keras is imported; silence TensorFlow's start-up chatter.
+
+    TensorFlow 2.21 writes absl/oneDNN banner lines straight to file descriptor 2
+    on import, whatever the log level, which would bury one-line errors; it is
+    imported here with that descriptor pointed at /dev/null. A failed import
+    still raises a normal Python exception afterwards.
+    """
     if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or args.func in (cmd_report,):
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass  # reported by Keras, with its own message, when a command needs it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: <what>`` and exit status 2, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
 def _positive_int(text: str) -> int:
@@ -54,6 +79,28 @@ def _option(text: str) -> tuple[str, object]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n), 1-based."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/n with integers, e.g. 1/2, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"expected i/n with 1 <= i <= n, got {text!r}")
+    return i, n
+
+
+def _distribute(args: argparse.Namespace) -> None:
+    """Data-parallel training of one run over every local accelerator (``keras.distribution``, JAX only)."""
+    if not getattr(args, "data_parallel", False):
+        return
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise UserError(f"--data-parallel: needs the JAX backend (got {keras.backend.backend()}); add --backend jax")
+    keras.distribution.set_distribution(keras.distribution.DataParallel())
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -96,6 +143,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     from bench_deblur.config import ModelConfig, RunConfig
     from bench_deblur.sweep import run_one
 
+    _distribute(args)
     spec, train_cfg = _train_config(args)
     width = args.width if args.width is not None else spec.width
     model = ModelConfig(args.model, m=args.m, width=width, global_skip=args.global_skip or spec.global_skip, kwargs=dict(args.option))
@@ -144,10 +192,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from bench_deblur.config import preset
-    from bench_deblur.sweep import execute, expand, load_spec, parse_shard, shard, write_spec
+    from bench_deblur.sweep import execute, expand, load_spec, shard, write_spec
 
+    _distribute(args)
     spec = load_spec(args.spec) if args.spec else preset(args.preset)
-    i, n = parse_shard(args.shard)
+    i, n = args.shard
     results = Path(args.results) / spec.preset
     data_root = _ensure_data(args.data, spec, args.quiet)
     write_spec(spec, results)
@@ -189,14 +238,14 @@ def cmd_deblur(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bench-deblur",
         description="Reproducible benchmark for online video deblurring (CNN, STRCNN, STRCNN+DTB; Kim et al. ICCV 2017).",
         epilog=EPILOG,
     )
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
                        description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
@@ -205,11 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
     p.add_argument("--data", help="dataset folder (default: data/PRESET, synthesised when missing)")
-    p.add_argument("--shard", default="1/1", help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
+    p.add_argument("--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
     p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
     p.add_argument("--max-minutes", type=float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
+    p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="rebuild tables, plots, REPORT.md and report.html from results on disk",
@@ -250,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
+    p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on test data: per-tau, per-sequence PSNR / SSIM / temporal")
@@ -284,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # unwritable output, a file where a folder should be, a full disk...
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; completed work is kept, rerun to resume", file=sys.stderr)

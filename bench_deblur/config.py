@@ -126,7 +126,7 @@ def _build(cls, data: dict):
     for key, value in data.items():
         if key in nested and isinstance(value, dict):
             value = _build(nested[key], value)
-        elif isinstance(value, list) and key.endswith("taus"):
+        elif isinstance(value, list) and isinstance(hints[key].default, tuple):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)

@@ -14,7 +14,8 @@ import platform
 import statistics
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -22,9 +23,15 @@ from keras import layers
 
 #: Layers whose cost is one MAC-equivalent per output element.
 ELEMENTWISE = (
-    layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum,
-    layers.ReLU, layers.LeakyReLU,
-)  # fmt: skip
+    layers.Add,
+    layers.Subtract,
+    layers.Multiply,
+    layers.Average,
+    layers.Maximum,
+    layers.Minimum,
+    layers.ReLU,
+    layers.LeakyReLU,
+)
 
 
 class _Probe(keras.Operation):
@@ -147,7 +154,10 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
         elif not layer._layers:
             uncounted.add(path)
             if layer.weights:
-                warnings.warn(f"count_macs: {path} ({type(layer).__name__}) has weights but no MAC rule; counted as 0")
+                warnings.warn(
+                    f"count_macs: {path} ({type(layer).__name__}) has weights but no MAC rule; counted as 0",
+                    stacklevel=2,
+                )
     total = sum(by_layer.values())
     return {
         "macs": total,
@@ -160,9 +170,13 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
 
 
 def _sync(tree: Any) -> None:
-    """Wait for the device: copying every result to host memory forces pending work to finish."""
+    """Wait for the device: copying every result to host memory forces pending work to finish.
+
+    ``convert_to_numpy`` is ``np.asarray`` for TensorFlow and JAX and also moves
+    torch CUDA tensors, which ``np.asarray`` refuses.
+    """
     for leaf in keras.tree.flatten(tree):
-        np.asarray(leaf)
+        keras.ops.convert_to_numpy(leaf)
 
 
 def time_steps(step: Callable, window: Any, states: Any, frames: int, repeats: int, warmup: int) -> list[float]:
@@ -265,5 +279,5 @@ def measure_fps(
         "height": height,
         "width": width,
         "dtype": dtype,
-        "synchronised": "np.asarray on every output frame",
+        "synchronised": "every output frame copied to host memory (keras.ops.convert_to_numpy)",
     }

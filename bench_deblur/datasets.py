@@ -14,6 +14,7 @@ because a benchmark that silently skips or misreads frames produces wrong number
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,9 @@ def read_frame(path: Path) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path}: frame not found")
     try:
-        image = iio.imread(path)
+        with warnings.catch_warnings():  # on a broken file imageio tries legacy plugins that warn
+            warnings.simplefilter("ignore", DeprecationWarning)
+            image = iio.imread(path)
     except Exception as exc:  # decoders raise many types; all mean "not a readable image"
         raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
     if image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4):

@@ -41,7 +41,11 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.color not in ("rgb", "y"):
             raise UserError(f"protocol.color: expected 'rgb' or 'y', got {self.color!r}")
-        if isinstance(self.crop_border, bool) or not isinstance(self.crop_border, numbers.Integral) or self.crop_border < 0:
+        if (
+            isinstance(self.crop_border, bool)
+            or not isinstance(self.crop_border, numbers.Integral)
+            or self.crop_border < 0
+        ):
             raise UserError(f"protocol.crop_border: expected an integer >= 0, got {self.crop_border!r}")
         if self.frames != "all":
             raise UserError(f"protocol.frames: expected 'all', got {self.frames!r}")
@@ -84,7 +88,10 @@ def _prepare(pred, gt, protocol: Protocol, ndim: int) -> tuple[np.ndarray, np.nd
     c = protocol.crop_border
     h, w = pred.shape[-3:-1]
     if h - 2 * c < 7 or w - 2 * c < 7:
-        raise UserError(f"protocol.crop_border: {c} leaves less than 7x7 pixels of a {h}x{w} image (SSIM window)")
+        raise UserError(
+            f"pred/gt: {h}x{w} frames leave {h - 2 * c}x{w - 2 * c} pixels after protocol.crop_border={c}; "
+            "SSIM needs at least 7x7"
+        )
     if protocol.color == "y":
         pred, gt = pred @ np.array(BT601_LUMA), gt @ np.array(BT601_LUMA)
         pred, gt = pred[..., None], gt[..., None]

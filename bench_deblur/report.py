@@ -1,10 +1,11 @@
 """Tables, figures, REPORT.md and a self-contained report.html, from results on disk only.
 
-The report never runs a model: it reads ``results/<preset>/<run_id>/`` files
-(schema in docs/INTERFACES), so it can be rebuilt anywhere, any time, in
-seconds. Outputs are deterministic (sorted rows, fixed formatting, SVG hash
-salt, no dates in image metadata) so two builds are byte-identical and a diff of
-a report shows only changed results. Broken runs are named in a warning and left
+The report never runs a model: it reads only the ``results/<preset>/<run_id>/``
+files the harness writes (config.json, metrics.json, history.csv, samples.npz,
+provenance.json), so it can be rebuilt anywhere, any time, in seconds. Outputs
+are deterministic (sorted rows, fixed formatting, SVG hash salt, no dates in
+image metadata) so two builds are byte-identical and a diff of a report shows
+only changed results. Broken runs are named in a warning and left
 out; the rest of the report is still built.
 """
 
@@ -16,15 +17,18 @@ import html
 import json
 import math
 import warnings
+import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from tqdm import tqdm
 
 from bench_deblur import fileio
@@ -110,7 +114,10 @@ def _num(value: Any, where: str) -> float:
 
 
 def _scores(d: Any, where: Path, name: str) -> dict[str, float]:
-    return {k: _num(_need(d, k, where) if k != "temporal" else d.get(k), f"{where}: {name}.{k}") for k in METRICS}
+    """PSNR and SSIM must be present; temporal may be null (1-frame sequences)."""
+    _need(d, "psnr", where)
+    _need(d, "ssim", where)
+    return {k: _num(d.get(k), f"{where}: {name}.{k}") for k in METRICS}
 
 
 def _read(path: Path) -> Any:
@@ -151,9 +158,10 @@ def load_runs(results_dir: Path, progress: bool = True) -> tuple[list[Run], list
     if not results_dir.is_dir():
         raise UserError(f"{results_dir}: no such results folder")
     folders = sorted(
-        p for p in results_dir.iterdir()
+        p
+        for p in results_dir.iterdir()
         if p.is_dir() and not p.name.startswith(".") and ((p / "config.json").exists() or (p / "metrics.json").exists())
-    )  # fmt: skip
+    )
     if not folders:
         raise UserError(f"{results_dir}: no runs found (expected <run_id>/config.json and metrics.json)")
     runs, skipped = [], []
@@ -171,7 +179,7 @@ def load_runs(results_dir: Path, progress: bool = True) -> tuple[list[Run], list
 # --------------------------------------------------------------------------- statistics
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _t975(dof: int) -> float:
     from scipy import stats
 
@@ -211,11 +219,23 @@ def _frames(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long tables of scores: one row per run and tau, and one row per run (means over tau)."""
     per_tau, means = [], []
     for r in runs:
-        base = {"run_id": r.run_id, "label": r.label, "model": r.model, "inputs": 2 * r.m + 1,
-                "variant": r.variant, "seed": r.seed}  # fmt: skip
+        base = {
+            "run_id": r.run_id,
+            "label": r.label,
+            "model": r.model,
+            "inputs": 2 * r.m + 1,
+            "variant": r.variant,
+            "seed": r.seed,
+        }
         per_tau += [{**base, "tau": tau, **s} for tau, s in sorted(r.per_tau.items())]
-        means.append({**base, **r.mean, "gain": r.mean["psnr"] - r.blurry["psnr"],
-                      **{f"blurry_{k}": v for k, v in r.blurry.items()}})  # fmt: skip
+        means.append(
+            {
+                **base,
+                **r.mean,
+                "gain": r.mean["psnr"] - r.blurry["psnr"],
+                **{f"blurry_{k}": v for k, v in r.blurry.items()},
+            }
+        )
     return pd.DataFrame(per_tau), pd.DataFrame(means)
 
 
@@ -240,8 +260,9 @@ def _cell(summary: pd.DataFrame, where: dict, digits: int) -> str:
     return _fmt(float(row["mean"].iloc[0]), float(row["ci95"].iloc[0]), digits) if len(row) else "—"
 
 
-def _by_tau_table(name: str, title: str, per_tau: pd.DataFrame, means: pd.DataFrame, key: str, order: list,
-                  metric: str, blurry: bool) -> Table:  # fmt: skip
+def _by_tau_table(
+    name: str, title: str, per_tau: pd.DataFrame, means: pd.DataFrame, key: str, order: list, metric: str, note: str
+) -> Table:
     """Rows ``key`` (model label or placement), columns tau + mean (+ gain over the blurry input for PSNR)."""
     digits = METRICS[metric][1]
     by_tau, mean = _summary(per_tau, [key, "tau"], metric), _summary(means, [key], metric)
@@ -255,29 +276,42 @@ def _by_tau_table(name: str, title: str, per_tau: pd.DataFrame, means: pd.DataFr
             row["gain over blurry (dB)"] = _cell(gain, {key: k}, 2)
         row["seeds"] = str(int(mean.loc[mean[key] == k, "n"].iloc[0]))
         rows.append(row)
-    if blurry:  # the identity floor: the blurry input scored on the same frames (mean over tau only)
-        row = {key: BLURRY, **{f"τ={t}": "—" for t in taus}, "mean": _fmt(*ci95(means[f"blurry_{metric}"])[:2], digits)}
-        if metric == "psnr":
-            row["gain over blurry (dB)"] = "0.00"
-        rows.append(row | {"seeds": "—"})
+    # the identity floor: the blurry input scored on the same frames (recorded as a mean over tau only)
+    row = {key: BLURRY, **{f"τ={t}": "—" for t in taus}, "mean": _fmt(*ci95(means[f"blurry_{metric}"])[:2], digits)}
+    if metric == "psnr":
+        row["gain over blurry (dB)"] = "0.00"
+    rows.append(row | {"seeds": "—"})
+    display = pd.DataFrame(rows).rename(columns={"label": "model", "variant": "DTB placement"})
     data = pd.concat([by_tau.assign(tau=by_tau["tau"].astype(str)), mean.assign(tau="mean")], ignore_index=True)
     if metric == "psnr":
         data = pd.concat([data, gain.assign(tau="gain_over_blurry")], ignore_index=True)
     data.insert(0, "metric", metric)
-    return Table(name, title, pd.DataFrame(rows), data[["metric", key, "tau", "mean", "ci95", "std", "n"]])
+    return Table(name, title, display, data[["metric", key, "tau", "mean", "ci95", "std", "n"]], note)
 
 
 def _inputs_table(means: pd.DataFrame) -> Table:
     summary = _summary(means, ["inputs", "model"], "psnr")
     models = sorted(summary["model"].unique())
-    rows = [{"input frames (2m+1)": str(i), **{mdl: _cell(summary, {"inputs": i, "model": mdl}, 2) for mdl in models}}
-            for i in sorted(summary["inputs"].unique())]  # fmt: skip
-    return Table("inputs", "PSNR (dB, mean over τ) by number of input frames 2m+1 (group 'inputs')",
-                 pd.DataFrame(rows), summary, "Rows: input frames; columns: model (as in table 1 of the paper).")  # fmt: skip
+    rows = [
+        {"input frames (2m+1)": str(i), **{mdl: _cell(summary, {"inputs": i, "model": mdl}, 2) for mdl in models}}
+        for i in sorted(summary["inputs"].unique())
+    ]
+    return Table(
+        "inputs",
+        "PSNR (dB, mean over τ) by number of input frames 2m+1 (group 'inputs')",
+        pd.DataFrame(rows),
+        summary,
+        "Rows: input frames; columns: model (as in table 1 of the paper).",
+    )
 
 
-def _joined(dicts: list[dict], key: str) -> str:
-    return ", ".join(sorted({str(d[key]) for d in dicts if d.get(key)})) or "—"
+def _float(value: Any) -> float:
+    """A number from the cost record, NaN for anything else (cost is informative, not a reason to drop a run)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _cost_table(runs: list[Run], order: list[str]) -> Table:
@@ -286,31 +320,28 @@ def _cost_table(runs: list[Run], order: list[str]) -> Table:
     for label in order:
         group = [r for r in runs if r.label == label]
         cost = group[0].cost
-        gmacs = cost.get("gmacs") if isinstance(cost.get("gmacs"), dict) else {}
-        row: dict[str, Any] = {"model": label, "params": cost.get("params"), **{f"GMACs {s}": gmacs.get(s) for s in SIZES}}
-        timed = [r.cost["runtime"] for r in group if isinstance(r.cost.get("runtime"), dict)]
+        row: dict[str, Any] = {"model": label, "params": _float(cost.get("params"))}
+        row |= {f"GMACs {size}": _float(_dict(cost.get("gmacs")).get(size)) for size in SIZES}
+        timed = [_dict(r.cost.get("runtime")) for r in group if r.cost.get("runtime")]
         measured = []
         for size in SIZES:
-            fps = [t[size] for t in timed if isinstance(t.get(size), dict) and "fps_median" in t[size]]
+            fps = [t[size] for t in timed if "fps_median" in _dict(t.get(size))]
             measured += fps
-            med = float(np.median([f["fps_median"] for f in fps])) if fps else math.nan
+            med = float(np.median([_float(f["fps_median"]) for f in fps])) if fps else math.nan
             row[f"fps {size}"] = med
-            row[f"fps {size} min"] = min((f.get("fps_min", med) for f in fps), default=math.nan)
-            row[f"fps {size} max"] = max((f.get("fps_max", med) for f in fps), default=math.nan)
+            row[f"fps {size} min"] = min((_float(f.get("fps_min", med)) for f in fps), default=math.nan)
+            row[f"fps {size} max"] = max((_float(f.get("fps_max", med)) for f in fps), default=math.nan)
             row[f"ms/frame {size}"] = 1000.0 / med if med > 0 else math.nan
         for key in ("backend", "device", "dtype"):
-            row[key] = _joined(measured or [r.cost for r in group], key)
+            values = {str(d[key]) for d in (measured or [r.cost for r in group]) if d.get(key)}
+            row[key] = ", ".join(sorted(values)) or "—"
         row["timed runs"] = len(timed)
         data.append(row)
-        show = {"model": label, "params": "—" if row["params"] is None else f"{int(row['params']):,}"}
+        show = {"model": label, "params": "—" if math.isnan(row["params"]) else f"{row['params']:,.0f}"}
+        show |= {f"GMACs {size}": _fmt(row[f"GMACs {size}"], math.nan, 2) for size in SIZES}
         for size in SIZES:
-            g = row[f"GMACs {size}"]
-            show[f"GMACs {size}"] = "—" if g is None else f"{g:.2f}"
-        for size in SIZES:
-            f = row[f"fps {size}"]
-            show[f"fps {size} (min–max)"] = (
-                "not measured" if math.isnan(f) else f"{f:.1f} ({row[f'fps {size} min']:.1f}–{row[f'fps {size} max']:.1f})"
-            )
+            fps, low, high = row[f"fps {size}"], row[f"fps {size} min"], row[f"fps {size} max"]
+            show[f"fps {size} (min–max)"] = "not measured" if math.isnan(fps) else f"{fps:.1f} ({low:.1f}–{high:.1f})"
         rows.append(show | {key: row[key] for key in ("backend", "device", "dtype")})
     note = (
         "GMACs: multiply-accumulates per output frame (one recurrent step; biases not counted). "
@@ -325,40 +356,69 @@ def _paper_tables(paper: dict, main_means: pd.DataFrame, main: list[Run]) -> lis
     cols = list(names.values())
     by_tau, by_in = paper["psnr_by_tau"]["values"], paper["psnr_by_inputs"]["values"]
     t1 = pd.DataFrame([{"tau": int(t), **by_tau[t]} for t in sorted(by_tau, key=int)], columns=["tau", *cols])
-    t2 = pd.DataFrame([{"input frames": int(i), **by_in[i]} for i in sorted(by_in, key=int)], columns=["input frames", *cols])
+    t2 = pd.DataFrame(
+        [{"input frames": int(i), **by_in[i]} for i in sorted(by_in, key=int)], columns=["input frames", *cols]
+    )
     paper_mean = t1[cols].mean()
     ours = {}
     for name, paper_name in names.items():  # our run of the model with default options, as in the paper
         labels = sorted({r.label for r in main if r.model == name and not r.config["model"].get("kwargs")})
-        ours[paper_name] = ci95(main_means.loc[main_means["label"] == labels[0], "psnr"]) if labels else (math.nan, math.nan, 0)
+        ours[paper_name] = (
+            ci95(main_means.loc[main_means["label"] == labels[0], "psnr"]) if labels else (math.nan, math.nan, 0)
+        )
     ref = names["cnn"]
-    data = pd.DataFrame([
-        {"model": c, "paper_psnr": paper_mean[c], "paper_gain_over_cnn": paper_mean[c] - paper_mean[ref],
-         "ours_psnr": ours[c][0], "ours_ci95": ours[c][1], "ours_seeds": ours[c][2],
-         "ours_gain_over_cnn": ours[c][0] - ours[ref][0]}
-        for c in cols
-    ])  # fmt: skip
-    display = pd.DataFrame({
-        "model": data["model"],
-        "paper: PSNR (dB)": data["paper_psnr"].map("{:.2f}".format),
-        "paper: gain over CNN (dB)": data["paper_gain_over_cnn"].map("{:+.2f}".format),
-        "ours: PSNR (dB)": [_fmt(*ours[c][:2], 2) for c in cols],
-        "ours: gain over CNN (dB)": data["ours_gain_over_cnn"].map(lambda g: "—" if math.isnan(g) else f"{g:+.2f}"),
-    })  # fmt: skip
-    note = f"Paper numbers: {paper['citation']['short']}, on their own dataset. {paper['dataset_note']}"
+    data = pd.DataFrame(
+        [
+            {
+                "model": c,
+                "paper_psnr": paper_mean[c],
+                "paper_gain_over_cnn": paper_mean[c] - paper_mean[ref],
+                "ours_psnr": ours[c][0],
+                "ours_ci95": ours[c][1],
+                "ours_seeds": ours[c][2],
+                "ours_gain_over_cnn": ours[c][0] - ours[ref][0],
+            }
+            for c in cols
+        ]
+    )
+    display = pd.DataFrame(
+        {
+            "model": data["model"],
+            "paper: PSNR (dB)": data["paper_psnr"].map("{:.2f}".format),
+            "paper: gain over CNN (dB)": data["paper_gain_over_cnn"].map("{:+.2f}".format),
+            "ours: PSNR (dB)": [_fmt(*ours[c][:2], 2) for c in cols],
+            "ours: gain over CNN (dB)": data["ours_gain_over_cnn"].map(lambda g: "—" if math.isnan(g) else f"{g:+.2f}"),
+        }
+    )
+    note = f"Paper numbers: {paper['citation']['short']}, on their own dataset (not comparable in absolute terms)."
     frames = paper["psnr_by_tau"]["input_frames"]
 
     def shown(df: pd.DataFrame) -> pd.DataFrame:
         return df.assign(**{c: df[c].map("{:.2f}".format) for c in cols})
 
     return [
-        Table("paper_psnr_by_tau", f"Paper, their GoPro-240fps data: PSNR (dB) by τ, {frames} input frames",
-              shown(t1).rename(columns={"tau": "τ"}), t1, note),
-        Table("paper_psnr_by_inputs", "Paper, their GoPro-240fps data: PSNR (dB) by number of input frames 2m+1",
-              shown(t2), t2, note),
-        Table("paper_vs_ours", "Paper vs this benchmark: mean PSNR over τ and gain over CNN (different datasets)",
-              display, data, note),
-    ]  # fmt: skip
+        Table(
+            "paper_psnr_by_tau",
+            f"Paper, their GoPro-240fps data: PSNR (dB) by τ, {frames} input frames",
+            shown(t1).rename(columns={"tau": "τ"}),
+            t1,
+            note,
+        ),
+        Table(
+            "paper_psnr_by_inputs",
+            "Paper, their GoPro-240fps data: PSNR (dB) by number of input frames 2m+1",
+            shown(t2),
+            t2,
+            note,
+        ),
+        Table(
+            "paper_vs_ours",
+            "Paper vs this benchmark: mean PSNR over τ and gain over CNN (different datasets)",
+            display,
+            data,
+            note,
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- figures
@@ -381,9 +441,15 @@ def _psnr_vs_tau(per_tau: pd.DataFrame, order: list[str]) -> Figure:
     for i, label in enumerate(order):
         s = summary[summary["label"] == label]
         ax.plot(s["tau"], s["mean"], "o-", color=_color(i), label=label)
-        ax.fill_between(s["tau"], s["mean"] - s["ci95"].fillna(0), s["mean"] + s["ci95"].fillna(0), color=_color(i), alpha=0.2)
-    ax.set(xlabel="blur length τ (sharp frames averaged per blurry frame)", ylabel="PSNR (dB)",
-           title="PSNR vs blur length (group 'main', bands: 95% CI over seeds)", xticks=sorted(summary["tau"].unique()))  # fmt: skip
+        ax.fill_between(
+            s["tau"], s["mean"] - s["ci95"].fillna(0), s["mean"] + s["ci95"].fillna(0), color=_color(i), alpha=0.2
+        )
+    ax.set(
+        xlabel="blur length τ (sharp frames averaged per blurry frame)",
+        ylabel="PSNR (dB)",
+        title="PSNR vs blur length (group 'main', bands: 95% CI over seeds)",
+        xticks=sorted(summary["tau"].unique()),
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -395,8 +461,12 @@ def _psnr_vs_inputs(means: pd.DataFrame) -> Figure:
     for i, model in enumerate(sorted(summary["model"].unique())):
         s = summary[summary["model"] == model]
         ax.errorbar(s["inputs"], s["mean"], yerr=s["ci95"].fillna(0), fmt="o-", capsize=3, color=_color(i), label=model)
-    ax.set(xlabel="input frames 2m+1", ylabel="PSNR (dB, mean over τ)", xticks=sorted(summary["inputs"].unique()),
-           title="PSNR vs number of input frames (group 'inputs')")  # fmt: skip
+    ax.set(
+        xlabel="input frames 2m+1",
+        ylabel="PSNR (dB, mean over τ)",
+        xticks=sorted(summary["inputs"].unique()),
+        title="PSNR vs number of input frames (group 'inputs')",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -408,8 +478,11 @@ def _placement_bars(means: pd.DataFrame, order: list[str]) -> Figure:
     x = np.arange(len(order))
     ax.bar(x, summary["mean"], yerr=summary["ci95"].fillna(0), capsize=4, color=[_color(i) for i in x])
     ax.set_xticks(x, order)
-    ax.set(xlabel="DTB placement ('none' = no DTB)", ylabel="PSNR gain over blurry input (dB)",
-           title="Where DTB sits (group 'placement', error bars: 95% CI)")  # fmt: skip
+    ax.set(
+        xlabel="DTB placement ('none' = no DTB)",
+        ylabel="PSNR gain over blurry input (dB)",
+        title="Where DTB sits (group 'placement', error bars: 95% CI)",
+    )
     return fig
 
 
@@ -417,23 +490,37 @@ def _pareto(main_means: pd.DataFrame, cost: Table, order: list[str]) -> Figure |
     """PSNR vs ms/frame at 640x480, one point per model; the line joins models no other beats on both axes."""
     ms = cost.data.set_index("model")["ms/frame 640x480"]
     summary = _summary(main_means, ["label"], "psnr").set_index("label")
-    points = [(label, float(ms[label]), float(summary.loc[label, "mean"]), float(summary.loc[label, "ci95"]))
-              for label in order if label in ms and ms[label] > 0 and not math.isnan(ms[label])]  # fmt: skip
+    points = [
+        (label, float(ms[label]), float(summary.loc[label, "mean"]), float(summary.loc[label, "ci95"]))
+        for label in order
+        if label in ms and ms[label] > 0 and not math.isnan(ms[label])
+    ]
     if not points:
         return None
     fig = _new_figure()
     ax = fig.add_subplot()
     for label, x, y, half in points:
-        ax.errorbar([x], [y], yerr=[0 if math.isnan(half) else half], fmt="o", capsize=3, color=_color(order.index(label)), label=label)
+        ax.errorbar(
+            [x],
+            [y],
+            yerr=[0 if math.isnan(half) else half],
+            fmt="o",
+            capsize=3,
+            color=_color(order.index(label)),
+            label=label,
+        )
     front, best = [], -math.inf
-    for label, x, y, _ in sorted(points, key=lambda p: (p[1], -p[2])):
+    for _, x, y, _ in sorted(points, key=lambda p: (p[1], -p[2])):
         if y > best:
             front.append((x, y))
             best = y
     ax.plot(*zip(*front), "--", color="grey", drawstyle="steps-post", label="Pareto front")
     ax.set_xscale("log")
-    ax.set(xlabel="runtime at 640x480 (ms per frame, log scale)", ylabel="PSNR (dB, mean over τ)",
-           title="Quality vs speed (group 'main'; up and left is better)")  # fmt: skip
+    ax.set(
+        xlabel="runtime at 640x480 (ms per frame, log scale)",
+        ylabel="PSNR (dB, mean over τ)",
+        title="Quality vs speed (group 'main'; up and left is better)",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -457,25 +544,27 @@ def _training_curves(runs: list[Run], order: list[str]) -> tuple[Figure | None, 
     fig = _new_figure(10, 4)
     axes = fig.subplots(1, 2)
     for i, label in enumerate(order):
-        for h in histories.get(label, []):
-            for ax, col in zip(axes, ("loss", "val_psnr")):
+        hs = histories.get(label, [])
+        if not hs:
+            continue
+        avg = pd.concat(hs).groupby("epoch", sort=True).mean(numeric_only=True)
+        for ax, col in zip(axes, ("loss", "val_psnr")):
+            for h in hs:
                 if col in h:
                     ax.plot(h["epoch"], h[col], color=_color(i), lw=0.8, alpha=0.5)
-        hs = histories.get(label, [])
-        if hs:
-            avg = pd.concat(hs).groupby("epoch", sort=True).mean(numeric_only=True)
-            for ax, col in zip(axes, ("loss", "val_psnr")):
-                if col in avg:
-                    ax.plot(avg.index, avg[col], color=_color(i), lw=2, label=f"{label} ({len(hs)} seed(s))")
+            if col in avg:
+                ax.plot(avg.index, avg[col], color=_color(i), lw=2, label=f"{label} ({len(hs)} seed(s))")
     axes[0].set(xlabel="epoch", ylabel="training loss (MSE + weight decay)", yscale="log", title="Training loss")
     axes[1].set(xlabel="epoch", ylabel="validation PSNR (dB)", title="Validation PSNR")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=7)
     fig.suptitle("Training curves (group 'main'; thin: seeds, thick: mean over seeds)")
     fig.tight_layout()
     return fig, problems
 
 
-def _load_samples(run: Run, notes: list[str]) -> dict[str, Any] | None:
+def _load_samples(run: Run, rep: _Report) -> dict[str, Any] | None:
     """The run's sample crops, or None (an unreadable file is warned about and noted)."""
     name = run.metrics.get("samples")
     if not name:
@@ -485,12 +574,14 @@ def _load_samples(run: Run, notes: list[str]) -> dict[str, Any] | None:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
         arrays["info"] = json.loads(str(arrays.get("info", "{}")))
+        shape = arrays["sharp"].shape
         for key in ("blurry", "output", "sharp"):
-            if arrays[key].ndim != 3 or arrays[key].shape[-1] != 3:
-                raise ValueError(f"{key} has shape {arrays[key].shape}, expected (H, W, 3)")
-    except (OSError, ValueError, KeyError) as exc:
-        notes.append(f"{path}: unreadable samples ({exc}); left out of the figures")
-        warnings.warn(notes[-1], stacklevel=2)
+            if arrays[key].shape != shape or len(shape) != 3 or shape[-1] != 3:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected (H, W, 3) like sharp {shape}")
+        if "blend_weight" in arrays and arrays["blend_weight"].ndim != 2:
+            raise ValueError(f"blend_weight has shape {arrays['blend_weight'].shape}, expected (h, w)")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        rep.note(f"{path}: unreadable samples ({exc}); left out of the figures")
         return None
     return arrays
 
@@ -513,7 +604,10 @@ def _qualitative(samples: dict[str, dict]) -> Figure:
         ax.set_title(title + sub, fontsize=8)
         ax.set_axis_off()
     info = first["info"]
-    fig.suptitle(f"Test crop: sequence {info.get('sequence', '?')}, frame {info.get('frame', '?')} (PSNR of this crop)", fontsize=9)
+    fig.suptitle(
+        f"Test crop: sequence {info.get('sequence', '?')}, frame {info.get('frame', '?')} (PSNR of this crop)",
+        fontsize=9,
+    )
     return fig
 
 
@@ -577,8 +671,10 @@ class _Doc:
             elif b[0] == "table":
                 t = b[1]
                 note = f" {t.note}" if t.note else ""
-                out.append(f"**{t.title}**\n\n{t.display.to_markdown(index=False, disable_numparse=True)}\n\n"
-                           f"_Files: tables/{t.name}.md, tables/{t.name}.csv.{note}_")  # fmt: skip
+                out.append(
+                    f"**{t.title}**\n\n{t.display.to_markdown(index=False, disable_numparse=True)}\n\n"
+                    f"_Files: tables/{t.name}.md, tables/{t.name}.csv.{note}_"
+                )
             else:
                 out.append(f"![{b[2]}](figures/{b[1]}.png)\n\n_{b[2]} (also figures/{b[1]}.svg)_")
         return "\n\n".join(out) + "\n"
@@ -597,17 +693,26 @@ class _Doc:
                 out.append(f"<pre>{e(b[1])}</pre>")
             elif b[0] == "table":
                 t = b[1]
-                out.append(f"<p><b>{e(t.title)}</b></p>" + t.display.to_html(index=False, border=0)
-                           + (f"<p class='note'>{e(t.note)}</p>" if t.note else ""))  # fmt: skip
+                out.append(
+                    f"<p><b>{e(t.title)}</b></p>"
+                    + t.display.to_html(index=False, border=0)
+                    + (f"<p class='note'>{e(t.note)}</p>" if t.note else "")
+                )
             else:
                 data = base64.b64encode((figures / f"{b[1]}.png").read_bytes()).decode("ascii")
-                out.append(f"<figure><img alt='{e(b[2])}' src='data:image/png;base64,{data}'>"
-                           f"<figcaption>{e(b[2])}</figcaption></figure>")  # fmt: skip
-        style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
-                 "font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
-                 ".note,figcaption{color:#555;font-size:0.85em}pre{background:#f4f4f4;padding:0.5em;overflow:auto}")  # fmt: skip
-        return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
-                f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")  # fmt: skip
+                out.append(
+                    f"<figure><img alt='{e(b[2])}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{e(b[2])}</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+            "font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
+            ".note,figcaption{color:#555;font-size:0.85em}pre{background:#f4f4f4;padding:0.5em;overflow:auto}"
+        )
+        return (
+            f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n"
+        )
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -638,8 +743,10 @@ def _provenance_lines(runs: list[Run]) -> list[str]:
             if k not in _PROVENANCE_PER_RUN:
                 counts = values.setdefault(k, {})
                 counts[str(v)] = counts.get(str(v), 0) + 1
-    lines = [f"{k}: " + "; ".join(v if len(counts) == 1 else f"{v} ({n} runs)" for v, n in sorted(counts.items()))
-             for k, counts in sorted(values.items())]  # fmt: skip
+    lines = [
+        f"{k}: " + "; ".join(v if len(counts) == 1 else f"{v} ({n} runs)" for v, n in sorted(counts.items()))
+        for k, counts in sorted(values.items())
+    ]
     lines.append(f"runs with provenance.json: {len(with_prov)} of {len(runs)}; total wall time {total / 60:.1f} min")
     return lines
 
@@ -659,8 +766,11 @@ class _Writer:
         self.written.add(self.out / rel)
 
     def table(self, t: Table) -> None:
-        self.text(f"tables/{t.name}.md", f"# {t.title}\n\n{t.display.to_markdown(index=False, disable_numparse=True)}\n"
-                  + (f"\n{t.note}\n" if t.note else ""))  # fmt: skip
+        self.text(
+            f"tables/{t.name}.md",
+            f"# {t.title}\n\n{t.display.to_markdown(index=False, disable_numparse=True)}\n"
+            + (f"\n{t.note}\n" if t.note else ""),
+        )
         self.text(f"tables/{t.name}.csv", t.data.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
 
     def figure(self, name: str, fig: Figure) -> None:
@@ -683,153 +793,208 @@ def _order(means: pd.DataFrame, key: str) -> list[str]:
     return list(summary.sort_values(["mean", key], kind="mergesort")[key])
 
 
-def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Path:
-    """Build the report for one preset's results folder into ``out_dir``; returns the path of REPORT.md."""
-    results_dir, out_dir = Path(results_dir), Path(out_dir)
-    runs, skipped = load_runs(results_dir, progress)
-    per_tau, means = _frames(runs)
-    notes: list[str] = []
-    w = _Writer(out_dir)
-    doc = _Doc()
-    preset = sorted({str(r.config.get("preset", results_dir.name)) for r in runs})
-    doc.h(1, f"bench-deblur report: preset {', '.join(preset)}")
-    for note in sorted({str(r.config.get("scale_note", "")) for r in runs} - {""}):
-        doc.p(f"Scale: {note}")
-    doc.p(f"Built from {len(runs)} complete run(s) in results folder '{results_dir.name}' "
-          f"({len(skipped)} left out, see 'Runs left out'). No model was run to make this report. {CI_NOTE}")  # fmt: skip
+@dataclass
+class _Report:
+    """What a build collects: the document, the tables and figures to write, and notes on what was left out."""
 
-    doc.h(2, "Evaluation protocol")
-    protocols = _distinct(runs, lambda r: r.metrics["protocol"])
-    if len(protocols) > 1:
-        notes.append("runs were scored under different protocols: "
-                     + " | ".join(f"{', '.join(ids)}: {p}" for p, ids in sorted(protocols.items())))  # fmt: skip
-        warnings.warn(notes[-1], stacklevel=2)
-    for p in sorted(protocols):
-        doc.ul([f"{k}: {v}" for k, v in _flatten(json.loads(p)).items()])
+    runs: list[Run]
+    per_tau: pd.DataFrame
+    means: pd.DataFrame
+    doc: _Doc = field(default_factory=_Doc)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[tuple[str, Figure]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-    def in_group(g: str) -> list[Run]:
-        return [r for r in runs if g in r.groups]
+    def group(self, name: str) -> tuple[list[Run], pd.DataFrame, pd.DataFrame]:
+        """The runs of a report group and their score tables (a run may be in several groups)."""
+        runs = [r for r in self.runs if name in r.groups]
+        ids = {r.run_id for r in runs}
+        return runs, self.per_tau[self.per_tau["run_id"].isin(ids)], self.means[self.means["run_id"].isin(ids)]
 
-    def group_frames(g: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        ids = {r.run_id for r in in_group(g)}
-        return per_tau[per_tau["run_id"].isin(ids)], means[means["run_id"].isin(ids)]
+    def table(self, t: Table) -> None:
+        self.tables.append(t)
+        self.doc.table(t)
 
-    figures: list[tuple[str, Figure]] = []
-    tables: list[Table] = []
-
-    def add_table(t: Table) -> None:
-        tables.append(t)
-        doc.table(t)
-
-    def add_figure(name: str, fig: Figure | None, caption: str) -> None:
+    def figure(self, name: str, fig: Figure | None, caption: str) -> None:
         if fig is None:
-            doc.p(f"Figure '{name}' skipped: no data for it.")
+            self.doc.p(f"Figure '{name}' skipped: no data for it in the results.")
             return
-        figures.append((name, fig))
-        doc.fig(name, caption)
+        self.figures.append((name, fig))
+        self.doc.fig(name, caption)
 
-    with rc_context(_RC):
-        doc.h(2, "Main comparison (group 'main', m = 1)")
-        main = in_group("main")
-        order: list[str] = []
-        if not main:
-            doc.p("Skipped: no runs in group 'main' (tables main_*, cost, Pareto plot, training curves, samples).")
-        else:
-            main_tau, main_means = group_frames("main")
-            order = _order(main_means, "label")
-            for metric, (name, _) in METRICS.items():
-                add_table(_by_tau_table(f"main_{metric}", f"{name} by blur length τ (group 'main')",
-                                        main_tau, main_means, "label", order, metric, blurry=True))  # fmt: skip
-            add_figure("psnr_vs_tau", _psnr_vs_tau(main_tau, order), "PSNR vs blur length τ, 95% CI bands over seeds")
-            doc.h(2, "Cost and speed")
-            cost = _cost_table(main, order)
-            add_table(cost)
-            add_figure("psnr_vs_runtime", _pareto(main_means, cost, order),
-                       "PSNR vs runtime per frame at 640x480, Pareto front dashed")  # fmt: skip
-            doc.h(2, "Training curves")
-            fig, problems = _training_curves(main, order)
-            for msg in problems:
-                warnings.warn(msg, stacklevel=2)
-            notes += problems
-            add_figure("training_curves", fig, "Training loss and validation PSNR per epoch")
-            doc.h(2, "Qualitative results")
-            samples: dict[str, dict] = {}
-            for r in sorted(main, key=lambda r: (order.index(r.label), r.seed)):
-                if r.label not in samples and (arrays := _load_samples(r, notes)) is not None:
-                    samples[r.label] = arrays
-            ref = next(iter(samples.values()), None)
-            same = {k: a for k, a in samples.items() if a["sharp"].shape == ref["sharp"].shape}
-            if len(same) < len(samples):
-                notes.append("qualitative figure: runs whose sample crop differs in size were left out: "
-                             + ", ".join(sorted(set(samples) - set(same))))  # fmt: skip
-            add_figure("qualitative", _qualitative(same) if same else None,
-                       "Blurry input, each model's output (lowest seed) and the sharp frame, same test crop")  # fmt: skip
-            doc.h(2, "DTB blending weight")
-            dtb = {k: s for k, s in same.items() if "blend_weight" in s}
-            add_figure("blend_weight", _blend_weights(dtb) if dtb else None,
-                       "DTB blending weight w for the same crop (0 = keep past features, 1 = current frame)")  # fmt: skip
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+        warnings.warn(message, stacklevel=3)
 
-        doc.h(2, "Number of input frames (group 'inputs')")
-        if not in_group("inputs"):
-            doc.p("Skipped: no runs in group 'inputs' (table inputs, plot psnr_vs_inputs).")
-        else:
-            _, in_means = group_frames("inputs")
-            add_table(_inputs_table(in_means))
-            add_figure("psnr_vs_inputs", _psnr_vs_inputs(in_means), "PSNR vs number of input frames 2m+1")
 
-        doc.h(2, "DTB placement (group 'placement')")
-        if not in_group("placement"):
-            doc.p("Skipped: no runs in group 'placement' (table placement, plot placement).")
-        else:
-            pl_tau, pl_means = group_frames("placement")
-            variants = sorted(pl_means["variant"].unique(), key=lambda v: (v != "none", v))
-            add_table(_by_tau_table("placement", "PSNR (dB) by DTB placement (group 'placement')",
-                                    pl_tau, pl_means, "variant", variants, "psnr", blurry=True))  # fmt: skip
-            add_figure("placement", _placement_bars(pl_means, variants), "PSNR gain over the blurry input by DTB placement")
+def _main_section(rep: _Report) -> None:
+    rep.doc.h(2, "Main comparison (group 'main', m = 1)")
+    main, per_tau, means = rep.group("main")
+    if not main:
+        rep.doc.p(
+            "Skipped: no runs in group 'main' (tables main_* and cost; figures psnr_vs_tau, psnr_vs_runtime, "
+            "training_curves, qualitative, blend_weight)."
+        )
+        return
+    order = _order(means, "label")
+    for metric, (name, _) in METRICS.items():
+        title = f"{name} by blur length τ (group 'main')"
+        note = "Rows ranked by mean PSNR, lowest first; the last row is the blurry input itself (the identity floor)."
+        rep.table(_by_tau_table(f"main_{metric}", title, per_tau, means, "label", order, metric, note))
+    rep.figure("psnr_vs_tau", _psnr_vs_tau(per_tau, order), "PSNR vs blur length τ, 95% CI bands over seeds")
 
-        doc.h(2, "The paper's numbers (a different dataset)")
-        paper = json.loads(PAPER_RESULTS.read_text())
-        doc.p(f"From {paper['citation']['short']}: {paper['citation']['title']}. Measured on THEIR GoPro-240fps data, "
-              "not on this benchmark's data; compare orderings and gains, not absolute values.")  # fmt: skip
-        for t in _paper_tables(paper, means[means["run_id"].isin({r.run_id for r in main})], main):
-            add_table(t)
-        speed = paper["speed"]
-        doc.p(f"Paper speed ({speed['model']}, {speed['hardware']}, {speed['dtype']}): "
-              + ", ".join(f"about {v} fps at {k}" for k, v in speed["fps"].items()) + ".")  # fmt: skip
+    rep.doc.h(2, "Cost and speed")
+    cost = _cost_table(main, order)
+    rep.table(cost)
+    rep.figure(
+        "psnr_vs_runtime", _pareto(means, cost, order), "PSNR vs runtime per frame at 640x480, Pareto front dashed"
+    )
 
-        for t in tables:
-            w.table(t)
-        for name, fig in tqdm(figures, desc="report: figures", unit="fig", disable=not progress):
-            w.figure(name, fig)
+    rep.doc.h(2, "Training curves")
+    fig, problems = _training_curves(main, order)
+    for message in problems:
+        rep.note(message)
+    rep.figure("training_curves", fig, "Training loss and validation PSNR per epoch")
 
+    rep.doc.h(2, "Qualitative results")
+    samples: dict[str, dict] = {}
+    for r in sorted(main, key=lambda r: (order.index(r.label), r.seed)):
+        if r.label not in samples and (arrays := _load_samples(r, rep)) is not None:
+            samples[r.label] = arrays
+    ref = next(iter(samples.values()), None)
+    same = {k: a for k, a in samples.items() if a["sharp"].shape == ref["sharp"].shape}
+    if len(same) < len(samples):
+        left_out = ", ".join(sorted(set(samples) - set(same)))
+        rep.note(f"qualitative figure: sample crops of a different size left out: {left_out}")
+    rep.figure(
+        "qualitative",
+        _qualitative(same) if same else None,
+        "Blurry input, each model's output (lowest seed) and the sharp frame, same test crop",
+    )
+    rep.doc.h(2, "DTB blending weight")
+    dtb = {k: a for k, a in same.items() if "blend_weight" in a}
+    rep.figure(
+        "blend_weight",
+        _blend_weights(dtb) if dtb else None,
+        "DTB blending weight w for the same crop (0 = keep past features, 1 = current frame)",
+    )
+
+
+def _inputs_section(rep: _Report) -> None:
+    rep.doc.h(2, "Number of input frames (group 'inputs')")
+    runs, _, means = rep.group("inputs")
+    if not runs:
+        rep.doc.p("Skipped: no runs in group 'inputs' (table inputs, figure psnr_vs_inputs).")
+        return
+    rep.table(_inputs_table(means))
+    rep.figure("psnr_vs_inputs", _psnr_vs_inputs(means), "PSNR vs number of input frames 2m+1")
+
+
+def _placement_section(rep: _Report) -> None:
+    rep.doc.h(2, "DTB placement (group 'placement')")
+    runs, per_tau, means = rep.group("placement")
+    if not runs:
+        rep.doc.p("Skipped: no runs in group 'placement' (table placement, figure placement).")
+        return
+    variants = sorted(means["variant"].unique(), key=lambda v: (v != "none", v))
+    title = "PSNR (dB) by DTB placement (group 'placement')"
+    note = "'none' is the model without DTB; the other rows name where DTB sits."
+    rep.table(_by_tau_table("placement", title, per_tau, means, "variant", variants, "psnr", note))
+    rep.figure("placement", _placement_bars(means, variants), "PSNR gain over the blurry input by DTB placement")
+
+
+def _paper_section(rep: _Report) -> None:
+    paper = json.loads(PAPER_RESULTS.read_text())
+    rep.doc.h(2, "The paper's numbers (a different dataset)")
+    rep.doc.p(
+        f"From {paper['citation']['short']}: {paper['citation']['title']}. Measured on THEIR GoPro-240fps "
+        f"data, not on this benchmark's data. {paper['dataset_note']}"
+    )
+    main, _, means = rep.group("main")
+    for t in _paper_tables(paper, means, main):
+        rep.table(t)
+    speed = paper["speed"]
+    rep.doc.p(
+        f"Paper speed ({speed['model']}, {speed['hardware']}, {speed['dtype']}, {speed['note']}): "
+        + ", ".join(f"{v} fps at {k}" for k, v in speed["fps"].items())
+        + "."
+    )
+
+
+def _context_sections(rep: _Report, results_dir: Path, skipped: list[str]) -> None:
+    doc = rep.doc
     doc.h(2, "Models")
-    for label in sorted({r.label for r in runs}):
-        group = [r for r in runs if r.label == label]
+    for label in sorted({r.label for r in rep.runs}):
+        group = [r for r in rep.runs if r.label == label]
         c = group[0].config["model"]
         doc.p(f"{label}: {c.get('description', '(no description)')}")
-        doc.ul([f"model {c['name']}, m={c['m']}, width={c.get('width')}, global_skip={c.get('global_skip')}, "
+        doc.ul(
+            [
+                f"model {c['name']}, m={c['m']}, width={c.get('width')}, global_skip={c.get('global_skip')}, "
                 f"options {json.dumps(c.get('kwargs') or {}, sort_keys=True)}",
                 f"groups: {', '.join(sorted({g for r in group for g in r.groups}))}; "
-                f"seeds: {', '.join(str(s) for s in sorted({r.seed for r in group}))}"])  # fmt: skip
-
+                f"seeds: {', '.join(str(s) for s in sorted({r.seed for r in group}))}",
+            ]
+        )
     doc.h(2, "Hardware and software")
-    doc.ul(_provenance_lines(runs))
-
-    doc.h(2, "Runs left out and notes")
-    doc.ul(skipped + notes)
-    if not skipped and not notes:
-        doc.p("None.")
+    doc.ul(_provenance_lines(rep.runs))
     sweep = results_dir / "sweep.json"
+    spec = None
     if sweep.exists():
-        doc.h(2, "Appendix: sweep specification (sweep.json)")
         try:
-            doc.pre(json.dumps(fileio.read_json(sweep), indent=2, sort_keys=True, ensure_ascii=False))
+            spec = json.dumps(fileio.read_json(sweep), indent=2, sort_keys=True, ensure_ascii=False)
         except UserError as exc:
-            warnings.warn(str(exc), stacklevel=2)
-            doc.p(f"Unreadable: {exc}")
+            rep.note(str(exc))
+    doc.h(2, "Runs left out and notes")
+    if skipped or rep.notes:
+        doc.ul(skipped + rep.notes)
+    else:
+        doc.p("None.")
+    if spec is not None:
+        doc.h(2, "Appendix: sweep specification (sweep.json)")
+        doc.pre(spec)
 
-    title = f"bench-deblur report: {', '.join(preset)}"
-    w.text("REPORT.md", doc.markdown())
-    w.text("report.html", doc.html(out_dir / "figures", title))
-    w.remove_stale()
+
+def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Path:
+    """Build the report of one preset's results folder into ``out_dir``; returns the path of REPORT.md.
+
+    Broken or unfinished runs are named in a warning (and in REPORT.md) and left
+    out; a group without runs is skipped with a note. No usable run: ``UserError``.
+    """
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    runs, skipped = load_runs(results_dir, progress)
+    rep = _Report(runs, *_frames(runs))
+    preset = ", ".join(sorted({str(r.config.get("preset", results_dir.name)) for r in runs}))
+    title = f"bench-deblur report: preset {preset}"
+    rep.doc.h(1, title)
+    for note in sorted({str(r.config.get("scale_note", "")) for r in runs} - {""}):
+        rep.doc.p(f"Scale: {note}")
+    rep.doc.p(
+        f"Built from {len(runs)} complete run(s) in results folder '{results_dir.name}' ({len(skipped)} left "
+        f"out, see 'Runs left out and notes'). No model was run to make this report. {CI_NOTE}"
+    )
+    rep.doc.h(2, "Evaluation protocol")
+    protocols = _distinct(runs, lambda r: r.metrics["protocol"])
+    if len(protocols) > 1:
+        rep.note(
+            "runs were scored under different protocols: "
+            + " | ".join(f"{', '.join(ids)}: {p}" for p, ids in sorted(protocols.items()))
+        )
+    for p in sorted(protocols):
+        rep.doc.ul([f"{k}: {v}" for k, v in _flatten(json.loads(p)).items()])
+
+    writer = _Writer(out_dir)
+    with rc_context(_RC):
+        _main_section(rep)
+        _inputs_section(rep)
+        _placement_section(rep)
+        _paper_section(rep)
+        for t in rep.tables:
+            writer.table(t)
+        for name, fig in tqdm(rep.figures, desc="report: figures", unit="fig", disable=not progress):
+            writer.figure(name, fig)
+    _context_sections(rep, results_dir, skipped)
+    writer.text("REPORT.md", rep.doc.markdown())
+    writer.text("report.html", rep.doc.html(out_dir / "figures", title))
+    writer.remove_stale()
     return out_dir / "REPORT.md"

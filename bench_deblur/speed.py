@@ -31,7 +31,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
@@ -45,8 +44,10 @@ PROTOCOL = (
     "float32 convolutions may use TF32 on NVIDIA Ampere or newer (the JAX and PyTorch defaults)."
 )
 SIZES = ((640, 480), (1280, 720))
+FULL = {"sizes": SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1, 8, 32), "frames": 50, "warmup": 5, "repeats": 3}
+"""The GPU grid: the defaults of ``speed_benchmark`` and of the command."""
 QUICK = {"sizes": ((160, 120),), "dtypes": ("float32",), "batches": (1, 4), "frames": 10, "warmup": 2, "repeats": 3}
-"""A grid that runs in about a minute on a 2-core CPU (``--quick``)."""
+"""A grid for a 2-core CPU (``--quick``): under a minute for the three models."""
 WINDOWS = 3
 _VERSION_PACKAGES = ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "numpy")
 _ROW_KEY = ("framework", "backend", "device", "model", "m", "width_multiplier", "global_skip", "size", "batch", "dtype", "execution")
@@ -68,8 +69,8 @@ def time_stream(
 ) -> tuple[float, list[float]]:
     """Run ``step(window, states) -> (out, states)`` as a stream; return (first step s, seconds per repeat).
 
-    The first warm-up step's time (compilation included) is returned apart;
-    ``sync`` must block until its argument is computed on the device.
+    At least one warm-up step runs; the first one's time (compilation included)
+    is returned apart. ``sync`` must block until its argument is computed on the device.
     """
     start = time.perf_counter()
     out, states = step(windows[0], states)
@@ -153,6 +154,25 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     return tabulate(table, headers=headers, floatfmt=".4g")
 
 
+def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
+    """Frameworks side by side: the best median fps of each per (model, size, dtype, batch), and ratios to PyTorch."""
+    from tabulate import tabulate
+
+    best: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        cell = best.setdefault((r["model"], r["size"], r["dtype"], r["batch"]), {})
+        name = f"{r['framework']}/{r['backend']}"
+        cell[name] = max(cell.get(name, 0.0), r["fps_median"])
+    names = sorted({name for found in best.values() for name in found})
+    others = [name for name in names if name != "torch/torch"] if "torch/torch" in names else []
+    table = [
+        (*key, *(found.get(n) for n in names), *(found[n] / found["torch/torch"] if n in found and "torch/torch" in found else None for n in others))
+        for key, found in sorted(best.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3]))
+    ]  # fmt: skip
+    headers = ("model", "size", "dtype", "batch", *(f"{n} fps" for n in names), *(f"{n} / torch" for n in others))
+    return tabulate(table, headers=headers, floatfmt=".4g", missingval="-")
+
+
 def _compiled_step(cell) -> tuple[Callable, Callable[[Any], None], str, str]:
     """The backend's fastest way to run one cell step; (step, sync, execution, sync description).
 
@@ -180,7 +200,7 @@ def _compiled_step(cell) -> tuple[Callable, Callable[[Any], None], str, str]:
         import tensorflow as tf
 
         step = tf.function(lambda window, states: cell(window, states), jit_compile=False)
-        return step, _to_numpy, "tf.function (no XLA)", "np.asarray on outputs and states"
+        return step, _to_numpy, "tf.function (no XLA)", "keras.ops.convert_to_numpy on outputs and states"
     return (lambda window, states: cell(window, states)), _to_numpy, "eager", "keras.ops.convert_to_numpy on outputs and states"
 
 
@@ -198,7 +218,8 @@ def _policy(dtype: str) -> str:
     return policies[dtype]
 
 
-def _check_grid(sizes, batches, frames: int, warmup: int, repeats: int) -> None:
+def check_grid(sizes, batches, frames: int, warmup: int, repeats: int) -> None:
+    """Reject sizes the stride-2 networks cannot take and empty or negative counts, naming the option."""
     for w, h in sizes:
         if w < 2 or h < 2 or w % 2 or h % 2:
             raise UserError(f"size {w}x{h}: expected even width and height (the networks have stride 2)")
@@ -230,11 +251,10 @@ def speed_benchmark(
     from bench_deblur.cost import count_macs, device_info
     from bench_deblur.registry import build_model
 
-    _check_grid(sizes, batches, frames, warmup, repeats)
+    check_grid(sizes, batches, frames, warmup, repeats)
     policies = {dtype: _policy(dtype) for dtype in dtypes}
     info = device_info()
     found = versions()
-    rng = np.random.default_rng(0)
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", disable=not progress)
     previous = keras.config.dtype_policy()
@@ -252,7 +272,7 @@ def speed_benchmark(
                     macs = count_macs(model, h, w)["macs"]
                     for batch in batches:
                         shape = (batch, h, w, 3 * (2 * m + 1))
-                        windows = [keras.ops.convert_to_tensor(rng.random(shape, dtype=np.float32), dtype=dtype) for _ in range(WINDOWS)]
+                        windows = [keras.ops.cast(keras.random.uniform(shape, seed=i), dtype) for i in range(WINDOWS)]  # made on the device
                         states = cell.get_initial_state_like(windows[0])
                         first, seconds = time_stream(step, windows, states, sync, frames, repeats, warmup)
                         del windows, states
@@ -297,13 +317,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="CPU-sized defaults: 160x120, float32, batches 1 4, 10 frames x 3 repeats")
 
 
+def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The measurement grid from parsed ``add_arguments`` options; explicit options override ``--quick``."""
+    pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in (QUICK if args.quick else FULL).items()}
+    return {"models": args.models, "width": args.width, "m": args.m, "out": Path(args.out), **pick}
+
+
 def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the benchmark from parsed ``add_arguments`` options (explicit options override ``--quick``)."""
-    defaults = QUICK if args.quick else {"sizes": SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1, 8, 32), "frames": 50, "warmup": 5, "repeats": 3}
-    pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in defaults.items()}
-    result = speed_benchmark(
-        models=args.models, width=args.width, m=args.m, out=Path(args.out), progress=not getattr(args, "quiet", False), **pick
-    )
+    """Run the benchmark from parsed ``add_arguments`` options (``args.quiet``, if present, hides the progress bar)."""
+    result = speed_benchmark(**grid_from_args(args), progress=not getattr(args, "quiet", False))
     print(f"results: {args.out}")
     return result
 

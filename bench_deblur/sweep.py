@@ -64,17 +64,6 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     return list(runs.values())
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n), 1-based; anything else is a UserError."""
-    try:
-        i, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise UserError(f"--shard {text!r}: expected i/n with integers, e.g. 1/2") from None
-    if not 1 <= i <= n:
-        raise UserError(f"--shard {text!r}: expected 1 <= i <= n")
-    return i, n
-
-
 def shard(runs: list[RunConfig], i: int, n: int) -> list[RunConfig]:
     """Deterministic split: sort by run id, then every n-th run starting at i-1."""
     return sorted(runs, key=lambda r: r.run_id)[i - 1 :: n]

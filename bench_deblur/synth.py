@@ -26,12 +26,19 @@ Train and test scenes use disjoint photos: :data:`TEST_PHOTOS` are held out for 
 (backgrounds ``chelsea`` and ``stereo_motorcycle``), :data:`TRAIN_PHOTOS` are used for training
 only (see :data:`PHOTOS`).
 
-Motion scales with the image size so every resolution preset is calibrated: blurry inputs score
-about 26 dB PSNR against their ground truth at tau = 11 (higher at tau 7, lower at tau 15; see
-``tests/test_synth.py``). The camera speed in pixels grows as ``width ** speed_exponent`` with
-exponent 0.5, not 1: photos are not scale invariant at the pixel level (a blur of L pixels
-removes about log2(L) octaves of detail, and a downsampled photo packs more detail per pixel),
-and motion proportional to width measured 37 dB at 48 px against 31 dB at 96 px for tau = 11.
+Calibration: blurry inputs score about 26 dB PSNR against their ground truth at tau = 11, more
+at tau 7 and less at tau 15, like GoPro-style sets, at every resolution (checked at 48, 96 and
+256 px; ``tests/test_synth.py::test_calibration``). Motion in image widths per frame cannot
+achieve this: photos are not scale invariant at the pixel level (a downsampled photo packs more
+detail per pixel; one speed in widths measured 37 dB at 48 px and 31 dB at 96 px), and at one
+speed busy photos blur to 21 dB and smooth ones to 29 dB. So each scene's RMS camera speed is
+the one at which a straight ``REFERENCE_TAU``-frame blur of its background scores
+``reference_psnr`` (computed from the photo's power spectrum at the rendered scale), times a
+random per-sequence factor, capped at ``MAX_SPEED`` widths per frame; objects, roll, zoom and
+hand shake are set relative to it. The camera path is an ellipse traversed at nearly constant
+speed (plus wobble and shake), because paths whose speed passes through zero made a short
+sequence's blur vary by over 10 dB between seeds. ``reference_psnr`` = 27.2 (a straight blur at
+the RMS speed) is the value at which the rendered scenes measured ~26 dB.
 """
 
 from __future__ import annotations
@@ -39,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
 import json
 import re
 import shutil
@@ -55,21 +61,22 @@ from skimage.transform import resize
 from tqdm import tqdm
 
 from bench_deblur.errors import UserError
-from bench_deblur.fileio import atomic_path, read_json, write_json
+from bench_deblur.fileio import atomic_path, read_json, write_json, write_text
 
 GENERATOR_VERSION = 1
 MANIFEST = "manifest.json"
 REFERENCE_TAU = 11  # the middle test tau, at which ``reference_psnr`` calibrates the motion
+MAX_SPEED = 0.02  # image widths per high-rate frame: smooth photos must not make the camera whip around
 _MARKER = ".synth-incomplete"
 
 # Photos that load offline from scikit-image's own distribution, by split. Backgrounds need
-# colour and texture over a large area; the rest (and the other split backgrounds) texture
-# foreground objects. ``cat`` is the same picture as ``chelsea`` and the right stereo view is
+# colour and texture over a large area (rocket's sky is too smooth, retina is mostly black);
+# the rest (and the split's other backgrounds) texture foreground objects. ``cat`` is the same picture as ``chelsea`` and the right stereo view is
 # the left one shifted, so neither appears anywhere.
 PHOTOS: dict[str, dict[str, tuple[str, ...]]] = {
     "train": {
-        "backgrounds": ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina"),
-        "objects": ("brick", "grass", "camera", "coins", "clock", "page", "colorwheel"),
+        "backgrounds": ("astronaut", "coffee", "immunohistochemistry", "hubble_deep_field"),
+        "objects": ("retina", "rocket", "brick", "grass", "camera", "coins", "clock", "page", "colorwheel"),
     },
     "test": {
         "backgrounds": ("chelsea", "stereo_motorcycle"),
@@ -96,13 +103,13 @@ class SynthConfig:
     gamma: float | None = None  # 2.2 = average in linear light; None = average the sRGB values
     noise_std: float = 0.0  # Gaussian sensor noise added to blurry frames, in [0, 1] units
     keep_hfr: bool = False  # also write the high-rate frames used, as <seq>/hfr/<index>.png
-    reference_psnr: float = 26.0  # sets each scene's camera speed (see _speed_for_psnr)
-    speed_spread: float = 1.4  # per-sequence speed factor, log-uniform in [1/spread, spread]
+    reference_psnr: float = 27.2  # sets each scene's camera speed (see _speed_for_psnr)
+    speed_spread: float = 1.25  # per-sequence speed factor, log-uniform in [1/spread, spread]
     shake: float = 0.4  # hand-shake RMS speed relative to the sequence's camera speed
     rotation_deg: float = 2.0  # largest camera roll
     zoom: float = 0.05  # largest |log zoom|
     objects: tuple[int, int] = (2, 4)  # min, max foreground objects per scene
-    object_speed: float = 1.0  # object RMS speed relative to the sequence's camera speed
+    object_speed: float = 1.0  # object RMS speed relative to a camera calibrated on its texture
     background_scale: float = 2.0  # background short side / view long side (room to pan)
 
 
@@ -126,7 +133,7 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True) -> dict:
     elif root.exists() and any(root.iterdir()) and not (root / _MARKER).exists():
         raise UserError(f"{root}: folder is not empty and holds no synthetic dataset; choose an empty dataset folder")
     root.mkdir(parents=True, exist_ok=True)
-    (root / _MARKER).write_text("generation in progress\n")
+    write_text(root / _MARKER, "generation in progress\n")
     manifest_path.unlink(missing_ok=True)
     for old_split in root.iterdir():
         if old_split.is_dir() and re.fullmatch(r"train|test_tau\d+", old_split.name):
@@ -150,7 +157,7 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True) -> dict:
         "resolution": [cfg.height, cfg.width],
         "gamma": cfg.gamma,
         "photos": {"train": list(TRAIN_PHOTOS), "test": list(TEST_PHOTOS)},
-        "spacing_rule": "T = spacing" if cfg.spacing else f"T = clamp({tau_max}, tau, 2*tau - 1)",
+        "spacing_rule": f"T = {cfg.spacing}" if cfg.spacing else f"T = clamp({tau_max}, tau, 2*tau - 1)",
         "offset_rule": f"offset = ({tau_max} - tau) // 2; blurry n averages hfr[offset + n*T : offset + n*T + tau]",
         "test_splits": {str(tau): _split_name(tau) for tau in cfg.test_taus},
         "splits": splits,
@@ -272,12 +279,14 @@ def _needed_frames(windows: dict[str, dict]) -> list[int]:
 def _render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[str, dict], bar: tqdm) -> dict:
     """Render a scene's needed high-rate frames once and stream them into every split's blur.
 
-    Windows never overlap (T >= tau), so each split keeps a single running sum.
+    Windows never overlap (T >= tau), so each split keeps a single running sum. The record
+    includes ``input_psnr``, the blurry frames' mean PSNR against their ground truth, so the
+    calibration of any generated dataset can be read off its manifest.
     """
     renderer = _Scene(cfg, scene)
     gamma = cfg.gamma
     noise_rng = np.random.default_rng(scene["seed"] + [4])
-    state = {split: {"n": 0, "sum": None, "files": {}} for split in windows}
+    state = {split: {"n": 0, "sum": None, "files": {}, "psnr": []} for split in windows}
     for t in _needed_frames(windows):
         sharp = np.round(renderer.render(t) * 255).astype(np.uint8)
         linear = sharp.astype(np.float64) / 255
@@ -295,6 +304,7 @@ def _render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[st
                 st["files"][f"hfr/{t:06d}.png"] = _write_png(seq_dir / "hfr" / f"{t:06d}.png", sharp)
             if t == window[len(window) // 2]:
                 st["files"][f"sharp/{st['n']:06d}.png"] = _write_png(seq_dir / "sharp" / f"{st['n']:06d}.png", sharp)
+                st["sharp"] = sharp
             if t == window[-1]:
                 blur = st["sum"] / len(window)
                 if gamma is not None:
@@ -303,10 +313,13 @@ def _render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[st
                     blur = blur + noise_rng.normal(0, cfg.noise_std, blur.shape)
                 blur8 = np.round(np.clip(blur, 0, 1) * 255).astype(np.uint8)
                 st["files"][f"blur/{st['n']:06d}.png"] = _write_png(seq_dir / "blur" / f"{st['n']:06d}.png", blur8)
+                mse = np.mean((blur8.astype(np.float64) - st["sharp"]) ** 2) / 255 ** 2
+                st["psnr"].append(10 * np.log10(1 / max(mse, 1e-10)))
                 st["n"], st["sum"] = st["n"] + 1, None
     return {split: {"tau": spec["tau"], "spacing": spec["spacing"], "offset": spec["offset"],
                     "frames": cfg.frames, "seed": scene["seed"], "background": scene["background"],
                     "objects": renderer.object_photos, "camera_speed_px": round(renderer.speed, 4),
+                    "input_psnr": round(float(np.mean(state[split]["psnr"])), 3),
                     "files": dict(sorted(state[split]["files"].items()))}
             for split, spec in windows.items()}
 
@@ -352,15 +365,19 @@ def _speed_for_psnr(name: str, short_side: int, psnr: float) -> float:
 
     Why per photo: at one speed, busy photos blur to 21 dB and smooth ones to 29 dB, and a
     downsampled photo packs more detail per pixel, so no speed in image widths calibrates every
-    scene and resolution. The box blur is approximated by a Gaussian of equal variance
-    (sigma = L / sqrt(12)) so that sub-pixel lengths are handled, averaged over x and y.
+    scene and resolution. A straight blur of length L multiplies the spectrum by sinc(L f), so
+    its MSE follows from the photo's power spectrum for any sub-pixel L without filtering.
     """
     image = _photo_at(name, short_side)
-    sigmas = np.geomspace(0.05, short_side / 8, 40)
-    mse = np.array([np.mean([np.mean((ndi.gaussian_filter1d(image, s, axis=a, mode="reflect") - image) ** 2)
-                             for a in (0, 1)]) for s in sigmas])
-    sigma = np.interp(-psnr / 10 * np.log(10), np.log(np.maximum.accumulate(mse) + 1e-12), np.log(sigmas))
-    return float(np.exp(sigma) * np.sqrt(12) / REFERENCE_TAU)
+    image = image[..., None] if image.ndim == 2 else image
+    power = np.abs(np.fft.fft2(image - image.mean((0, 1)), axes=(0, 1))) ** 2 / image[..., 0].size ** 2
+    freqs = [np.fft.fftfreq(n) for n in image.shape[:2]]
+    spectra = [power.sum(axis=(1, 2)), power.sum(axis=(0, 2))]  # power along fy and along fx
+    lengths = np.geomspace(0.1, short_side / 4, 60)
+    mse = np.array([np.mean([np.sum(s * (1 - np.sinc(length * f)) ** 2) for s, f in zip(spectra, freqs)])
+                    for length in lengths]) / image.shape[-1]
+    length = np.interp(-psnr / 10 * np.log(10), np.log(np.maximum.accumulate(mse) + 1e-12), np.log(lengths))
+    return float(np.exp(length) / REFERENCE_TAU)
 
 
 class _Wave:
@@ -391,6 +408,29 @@ class _Wave:
         return float(np.sum(self.amp * np.sin(self.freq * t + self.phase)))
 
 
+class _Orbit:
+    """A bounded 2-D path at nearly constant speed: a tilted ellipse traversed uniformly plus a wobble.
+
+    Why not independent sinusoids per axis: their speed passes through zero, so the mean speed
+    of a short sequence varied several-fold between seeds and its blurry PSNR by over 10 dB.
+    """
+
+    def __init__(self, rng: np.random.Generator, radius: float, speed: float,
+                 aspect: tuple[float, float], size: tuple[float, float]):
+        self.wobble = [_Wave(rng, 0.15 * radius, 0.2 * speed) for _ in range(2)]
+        major = max(0.0, radius - max(w.bound for w in self.wobble)) * rng.uniform(*size)
+        self.axes = (major, major * rng.uniform(*aspect))
+        self.tilt, self.phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        rms_radius = np.sqrt((self.axes[0] ** 2 + self.axes[1] ** 2) / 2)
+        self.omega = rng.choice([-1.0, 1.0]) * (speed / rms_radius if rms_radius > 0 else 0.0)
+
+    def __call__(self, t: float) -> tuple[float, float]:
+        u = self.axes[0] * np.cos(self.omega * t + self.phase)
+        v = self.axes[1] * np.sin(self.omega * t + self.phase)
+        cos, sin = np.cos(self.tilt), np.sin(self.tilt)
+        return cos * u - sin * v + self.wobble[0](t), sin * u + cos * v + self.wobble[1](t)
+
+
 class _Scene:
     """One deterministic scene: background + camera path + foreground objects, rendered per frame."""
 
@@ -402,7 +442,7 @@ class _Scene:
         short_side = round(cfg.background_scale * max(h, w))
         background = _photo_at(scene["background"], short_side)
         spread = float(np.exp(rng.uniform(-1, 1) * np.log(cfg.speed_spread)))
-        self.speed = _speed_for_psnr(scene["background"], short_side, cfg.reference_psnr) * spread
+        self.speed = min(_speed_for_psnr(scene["background"], short_side, cfg.reference_psnr), MAX_SPEED * w) * spread
         if rng.random() < 0.5:
             background = background[:, ::-1]
         if background.ndim == 2:
@@ -416,13 +456,9 @@ class _Scene:
         self.zoom = _Wave(rng, cfg.zoom, 0.15 * self.speed / (0.5 * max(h, w)))
         angle, extent = np.deg2rad(cfg.rotation_deg), np.exp(cfg.zoom)
         view = (extent * (h * np.cos(angle) + w * np.sin(angle)), extent * (w * np.cos(angle) + h * np.sin(angle)))
-        direction = rng.uniform(0, 2 * np.pi)
-        share = (abs(np.sin(direction)), abs(np.cos(direction)))
         self.shake = [_Wave(rng, 0, cfg.shake * self.speed / np.sqrt(2), periods=(16, 60)) for _ in range(2)]
-        self.pan = []
-        for axis in range(2):
-            room = max(0.0, (background.shape[axis] - view[axis]) / 2 - self.shake[axis].bound - 2)
-            self.pan.append(_Wave(rng, room, self.speed * max(share[axis], 0.2)))
+        room = [max(0.0, (background.shape[a] - view[a]) / 2 - self.shake[a].bound - 2) for a in range(2)]
+        self.pan = _Orbit(rng, min(room), self.speed, aspect=(0.75, 1.0), size=(0.85, 1.0))
         self.centre = (np.array(background.shape[:2]) - 1) / 2
         grid = np.mgrid[0:h, 0:w].astype(np.float64)
         self.grid = grid - np.array([(h - 1) / 2, (w - 1) / 2])[:, None, None]
@@ -430,15 +466,16 @@ class _Scene:
         choices = [p for p in photos["objects"] + photos["backgrounds"] if p != scene["background"]]
         count = int(rng.integers(cfg.objects[0], cfg.objects[1] + 1))
         self.object_photos = [choices[i] for i in rng.choice(len(choices), count, replace=count > len(choices))]
-        self.objects = [_Object(rng, name, cfg, self.speed) for name in self.object_photos]
+        self.objects = [_Object(rng, name, cfg) for name in self.object_photos]
 
     def render(self, t: float) -> np.ndarray:
         """The sharp frame at high-rate time ``t`` as float32 (H, W, 3) in [0, 1]."""
         theta, scale = self.roll(t), float(np.exp(self.zoom(t)))
         cos, sin = np.cos(theta) * scale, np.sin(theta) * scale
         dy, dx = self.grid
-        cy = self.centre[0] + self.pan[0](t) + self.shake[0](t) + cos * dy - sin * dx
-        cx = self.centre[1] + self.pan[1](t) + self.shake[1](t) + sin * dy + cos * dx
+        pan_y, pan_x = self.pan(t)
+        cy = self.centre[0] + pan_y + self.shake[0](t) + cos * dy - sin * dx
+        cx = self.centre[1] + pan_x + self.shake[1](t) + sin * dy + cos * dx
         frame = np.stack([ndi.map_coordinates(c, [cy, cx], order=3, mode="mirror", prefilter=False,
                                               output=np.float32) for c in self.background], axis=-1)
         for obj in self.objects:
@@ -449,7 +486,7 @@ class _Scene:
 class _Object:
     """A soft-edged textured shape with its own smooth path, rotation and scale in view space."""
 
-    def __init__(self, rng: np.random.Generator, photo: str, cfg: SynthConfig, camera_speed: float):
+    def __init__(self, rng: np.random.Generator, photo: str, cfg: SynthConfig):
         h, w = cfg.height, cfg.width
         radius = rng.uniform(0.10, 0.22) * min(h, w)
         pad = 4
@@ -472,10 +509,12 @@ class _Object:
                               for c in np.moveaxis(rgba.astype(np.float32), -1, 0)])
         self.half = (size - 1) / 2
         self.view = (h, w)
-        speed = camera_speed * cfg.object_speed * float(np.exp(rng.uniform(-0.7, 0.7)))
-        direction = rng.uniform(0, 2 * np.pi)
-        self.path = [_Wave(rng, 0.45 * extent, speed * max(share, 0.2))
-                     for extent, share in ((h, abs(np.sin(direction))), (w, abs(np.cos(direction))))]
+        # Calibrated on the object's own photo like the camera on the background: a busy texture
+        # moving at the camera's speed would otherwise dominate the blur.
+        short_side = round(cfg.background_scale * max(h, w))
+        speed = min(_speed_for_psnr(photo, short_side, cfg.reference_psnr), MAX_SPEED * w) * cfg.object_speed \
+            * float(np.exp(rng.uniform(-1, 1) * np.log(cfg.speed_spread)))
+        self.path = _Orbit(rng, 0.45 * min(h, w), speed, aspect=(0.3, 1.0), size=(0.4, 1.0))
         self.angle0 = rng.uniform(0, 2 * np.pi)
         self.spin = _Wave(rng, np.pi / 3, 0.3 * speed / radius)
         self.scale = _Wave(rng, 0.1, 0.1 * speed / radius)
@@ -483,7 +522,8 @@ class _Object:
     def composite(self, frame: np.ndarray, t: float) -> None:
         """Draw over ``frame`` in place with premultiplied alpha, touching only its bounding box."""
         h, w = self.view
-        cy, cx = (h - 1) / 2 + self.path[0](t), (w - 1) / 2 + self.path[1](t)
+        path_y, path_x = self.path(t)
+        cy, cx = (h - 1) / 2 + path_y, (w - 1) / 2 + path_x
         scale = float(np.exp(self.scale(t)))
         reach = self.half * np.sqrt(2) * scale + 2
         y0, y1 = max(0, int(cy - reach)), min(h, int(np.ceil(cy + reach)) + 1)

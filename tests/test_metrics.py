@@ -84,8 +84,10 @@ def test_frame_shape_mismatch_is_a_user_error(pred_shape, gt_shape):
 def test_sequence_shape_errors():
     with pytest.raises(UserError, match=r"\(N, H, W, 3\).*\(2, 16, 16, 3\) and \(3, 16, 16, 3\)"):
         sequence_metrics(np.zeros((2, 16, 16, 3)), np.zeros((3, 16, 16, 3)))
-    with pytest.raises(UserError, match="crop_border"):
+    with pytest.raises(UserError, match="crop_border=5; SSIM needs at least 7x7"):
         psnr(const(0.0), const(0.0), Protocol(crop_border=5))
+    with pytest.raises(UserError, match="5x5 frames"):
+        ssim(const(0.0, (5, 5, 3)), const(0.0, (5, 5, 3)))
 
 
 def test_protocol_validation_and_record():

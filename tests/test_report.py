@@ -1,10 +1,11 @@
-"""The report on a fabricated results folder (schema of docs/INTERFACES): outputs, values, determinism, bad runs.
+"""The report on a fabricated results folder (the results-on-disk schema): outputs, values, determinism, bad runs.
 
 The numbers here are test fixtures, written only into pytest's tmp_path.
 """
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +17,32 @@ import pytest
 from bench_deblur.errors import UserError
 from bench_deblur.report import PAPER_RESULTS, build_report, ci95
 
+REPO = Path(__file__).resolve().parent.parent
 TAUS = (7, 9, 11)
 BASE = {"identity": 24.0, "cnn": 27.0, "strcnn": 27.5, "strcnn_dtb": 28.0}
 SEED_OFFSET = (0.0, 0.2, 0.4)  # cnn at tau 7: 27.0, 27.2, 27.4 over seeds 0, 1, 2
 PROTOCOL = {"color": "rgb", "crop_border": 0, "frames": "all", "data_range": 1.0, "ssim": {"channel_axis": -1}}
 
-TABLES = ["main_psnr", "main_ssim", "main_temporal", "cost", "inputs", "placement",
-          "paper_psnr_by_tau", "paper_psnr_by_inputs", "paper_vs_ours"]  # fmt: skip
-FIGURES = ["psnr_vs_tau", "psnr_vs_runtime", "training_curves", "qualitative", "blend_weight", "psnr_vs_inputs", "placement"]
+TABLES = [
+    "main_psnr",
+    "main_ssim",
+    "main_temporal",
+    "cost",
+    "inputs",
+    "placement",
+    "paper_psnr_by_tau",
+    "paper_psnr_by_inputs",
+    "paper_vs_ours",
+]
+FIGURES = [
+    "psnr_vs_tau",
+    "psnr_vs_runtime",
+    "training_curves",
+    "qualitative",
+    "blend_weight",
+    "psnr_vs_inputs",
+    "placement",
+]
 
 
 def write_run(root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None) -> Path:
@@ -34,33 +53,71 @@ def write_run(root: Path, name: str, seed: int, groups: list[str], m: int = 1, v
     run.mkdir(parents=True)
     label = f"{name} (m={m}" + "".join(f", {k}={v}" for k, v in sorted(kwargs.items())) + ")"
     config = {
-        "run_id": run_id, "preset": "toy", "label": label, "groups": groups, "variant": variant, "seed": seed,
+        "run_id": run_id,
+        "preset": "toy",
+        "label": label,
+        "groups": groups,
+        "variant": variant,
+        "seed": seed,
         "measure_runtime": seed == 0,
-        "model": {"name": name, "m": m, "width": 0.25, "global_skip": True, "kwargs": kwargs,
-                  "description": f"{name}: a test model"},
-        "train": {"steps": 6}, "data": {"height": 32}, "scale_note": "toy: fabricated test results",
-    }  # fmt: skip
+        "model": {
+            "name": name,
+            "m": m,
+            "width": 0.25,
+            "global_skip": True,
+            "kwargs": kwargs,
+            "description": f"{name}: a test model",
+        },
+        "train": {"steps": 6},
+        "data": {"height": 32},
+        "scale_note": "toy: fabricated test results",
+    }
     base = BASE[name] + SEED_OFFSET[seed] + 0.3 * (m - 1) + (0.1 if variant == "mid_encoder" else 0.0)
     per_tau = {
-        str(t): {"psnr": base - 0.5 * i, "ssim": 0.8 - 0.01 * i, "temporal": 0.02 + 0.001 * i,
-                 "sequences": {"seq0": {"psnr": base - 0.5 * i, "ssim": 0.8, "temporal": 0.02, "frames": 6}}}
+        str(t): {
+            "psnr": base - 0.5 * i,
+            "ssim": 0.8 - 0.01 * i,
+            "temporal": 0.02 + 0.001 * i,
+            "sequences": {"seq0": {"psnr": base - 0.5 * i, "ssim": 0.8, "temporal": 0.02, "frames": 6}},
+        }
         for i, t in enumerate(TAUS)
-    }  # fmt: skip
+    }
     mean = {k: float(np.mean([v[k] for v in per_tau.values()])) for k in ("psnr", "ssim", "temporal")}
     fps = 1000.0 / (1 + 10 * list(BASE).index(name))
-    runtime = {size: {"fps_median": fps / s, "fps_min": 0.9 * fps / s, "fps_max": 1.1 * fps / s, "backend": "jax",
-                      "device": "Toy GPU", "dtype": "float32"} for s, size in ((1, "640x480"), (3, "1280x720"))}  # fmt: skip
+    runtime = {
+        size: {
+            "fps_median": fps / s,
+            "fps_min": 0.9 * fps / s,
+            "fps_max": 1.1 * fps / s,
+            "backend": "jax",
+            "device": "Toy GPU",
+            "dtype": "float32",
+        }
+        for s, size in ((1, "640x480"), (3, "1280x720"))
+    }
     metrics = {
-        "run_id": run_id, "protocol": PROTOCOL, "per_tau": per_tau, "mean": mean,
+        "run_id": run_id,
+        "protocol": PROTOCOL,
+        "per_tau": per_tau,
+        "mean": mean,
         "identity_mean": {"psnr": 24.0, "ssim": 0.7, "temporal": 0.03},
-        "cost": {"params": 1000 * list(BASE).index(name), "gmacs": {"640x480": 1.5, "1280x720": 4.5},
-                 "runtime": runtime if seed == 0 else None, "backend": "jax", "device": "Toy GPU", "dtype": "float32"},
+        "cost": {
+            "params": 1000 * list(BASE).index(name),
+            "gmacs": {"640x480": 1.5, "1280x720": 4.5},
+            "runtime": runtime if seed == 0 else None,
+            "backend": "jax",
+            "device": "Toy GPU",
+            "dtype": "float32",
+        },
         "samples": "samples.npz",
-    }  # fmt: skip
+    }
     (run / "config.json").write_text(json.dumps(config))
     (run / "metrics.json").write_text(json.dumps(metrics))
-    (run / "provenance.json").write_text(json.dumps({"git_commit": "abc", "versions": {"keras": "3.15"},
-                                                     "device": "Toy GPU", "seed": seed, "wall_time_s": 60}))  # fmt: skip
+    (run / "provenance.json").write_text(
+        json.dumps(
+            {"git_commit": "abc", "versions": {"keras": "3.15"}, "device": "Toy GPU", "seed": seed, "wall_time_s": 60}
+        )
+    )
     if name != "identity":
         epochs = np.arange(4)
         pd.DataFrame({"epoch": epochs, "loss": 0.1 / (epochs + 1), "val_psnr": base - 2 + epochs * 0.5}).to_csv(
@@ -126,8 +183,18 @@ def test_every_table_and_figure_is_written(built):
 def test_report_states_context(built):
     _, out, report = built
     md = report.read_text()
-    for text in ("toy: fabricated test results", "color: rgb", "ssim.channel_axis: -1", "arXiv 1704.03285",
-                 "GoPro", "not comparable", "cnn: a test model", "Toy GPU", "keras: 3.15", "total wall time 16.0 min"):  # fmt: skip
+    for text in (
+        "toy: fabricated test results",
+        "color: rgb",
+        "ssim.channel_axis: -1",
+        "arXiv 1704.03285",
+        "GoPro",
+        "not comparable",
+        "cnn: a test model",
+        "Toy GPU",
+        "keras: 3.15",
+        "total wall time 16.0 min",
+    ):
         assert text in md, text
     assert "arXiv 1704.03285" in (out / "report.html").read_text()
 
@@ -165,10 +232,12 @@ def test_deterministic_and_restorable(built, tmp_path):
     results, out, _ = built
     first = files(out)
     again = tmp_path / "again"
-    build_report(results, again, progress=False)
-    assert files(again) == first
-    (again / "figures" / "stale.png").write_bytes(b"old")
-    build_report(results, again, progress=False)  # rebuilding in place removes outputs no longer produced
+    (again / "figures").mkdir(parents=True)
+    (again / "figures" / "stale.png").write_bytes(b"old")  # an output an older build made and this one does not
+    # another process with another hash seed: set or dict order must not leak into the outputs
+    code = f"from bench_deblur.report import build_report; build_report({str(results)!r}, {str(again)!r}, False)"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert files(again) == first
 
 
@@ -179,10 +248,15 @@ def test_broken_runs_are_named_and_the_rest_is_built(tmp_path):
     del metrics["per_tau"]
     (results / "cnn-m1-s2" / "metrics.json").write_text(json.dumps(metrics))
     (results / "strcnn-m1-s2" / "metrics.json").unlink()  # an unfinished run
+    (results / "strcnn-m1-s0" / "samples.npz").write_bytes(b"PK\x03\x04 truncated")
+    (results / "strcnn-m1-s1" / "history.csv").write_text("")
+    metrics = json.loads((results / "cnn-m1-s0" / "metrics.json").read_text())
+    metrics["cost"] = {"params": "many", "gmacs": None, "runtime": {"640x480": "fast"}}
+    (results / "cnn-m1-s0" / "metrics.json").write_text(json.dumps(metrics))
     with pytest.warns(UserWarning) as caught:
         report = build_report(results, tmp_path / "out", progress=False)
     messages = "\n".join(str(w.message) for w in caught)
-    for run in ("cnn-m1-s1", "cnn-m1-s2", "strcnn-m1-s2"):
+    for run in ("cnn-m1-s1", "cnn-m1-s2", "strcnn-m1-s2", "strcnn-m1-s0/samples.npz", "strcnn-m1-s1/history.csv"):
         assert run in messages and run in report.read_text()
     assert "per_tau" in messages and "not valid JSON" in messages
     md = report.read_text()
@@ -223,4 +297,4 @@ def test_paper_results_are_consistent_and_cited():
 
 def test_report_module_does_not_import_a_deep_learning_backend():
     code = "import sys, bench_deblur.report; sys.exit(bool({'keras', 'tensorflow', 'jax'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

@@ -210,12 +210,14 @@ def test_explicit_spacing_aligns_all_test_splits(tmp_path):
 @pytest.mark.parametrize("size", [48, 96])
 def test_calibration(tmp_path, size):
     """Blurry inputs score about 25-27 dB at tau 11 (GoPro-like), more at tau 7, less at tau 15."""
-    cfg = SynthConfig(seed=0, height=size, width=size, frames=5, train_sequences=0, test_sequences=4,
+    cfg = SynthConfig(seed=0, height=size, width=size, frames=4, train_sequences=0, test_sequences=6,
                       test_taus=(7, 11, 15), train_taus=(7,))
-    make_dataset(tmp_path / "d", cfg, progress=False)
+    manifest = make_dataset(tmp_path / "d", cfg, progress=False)
     score = {}
     for tau, split in test_splits(tmp_path / "d").items():
         pairs = [load_sequence(s) for s in find_sequences(tmp_path / "d" / split)]
         score[tau] = np.mean([_psnr(b, s) for blur, sharp in pairs for b, s in zip(blur, sharp)])
+        recorded = [s["input_psnr"] for s in manifest["splits"][split]["sequences"].values()]
+        assert np.mean(recorded) == pytest.approx(score[tau], abs=0.01)
     assert 24.5 < score[11] < 27.5, score
     assert score[7] > score[11] + 1.5 and score[15] < score[11] - 0.8, score

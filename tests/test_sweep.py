@@ -1,0 +1,122 @@
+"""The sweep: coverage of every preset, sharding, locking, the smoke run end to end, Ray."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench_deblur.config import PRESETS, TAUS, preset, sweep_from_dict, to_dict
+from bench_deblur.sweep import expand, run_lock, shard
+
+RUN_FILES = ["config.json", "history.csv", "metrics.json", "model.keras", "provenance.json", "samples.npz"]
+
+
+def cli(*args, cwd, check=True, timeout=600):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, "-m", "bench_deblur", "-q", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=check, timeout=timeout)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_covers_the_paper_comparisons(name):
+    spec = preset(name)
+    runs = expand(spec)
+    main = {(r.model.name, r.seed) for r in runs if "main" in r.groups}
+    for model in ("identity", "cnn", "strcnn", "strcnn_dtb"):
+        assert len({s for m, s in main if m == model}) >= 3
+    inputs = {(r.model.name, r.model.m) for r in runs if "inputs" in r.groups}
+    assert {(m, k) for m in ("cnn", "strcnn", "strcnn_dtb") for k in (1, 2, 3)} <= inputs
+    variants = {r.variant for r in runs if "placement" in r.groups}
+    assert variants == {"none", "mid_encoder", "after_encoder", "mid_decoder", "after_decoder"}
+    assert tuple(spec.synth.test_taus) == TAUS
+    assert len({r.run_id for r in runs}) == len(runs)
+
+
+def test_default_placement_is_one_run_not_two():
+    runs = expand(preset("smoke"))
+    dtb_m1_s0 = [r for r in runs if r.model.name == "strcnn_dtb" and r.model.m == 1 and r.seed == 0]
+    assert len(dtb_m1_s0) == 1 and set(dtb_m1_s0[0].groups) == {"main", "inputs", "placement"}
+
+
+def test_shards_cover_every_run_exactly_once():
+    runs = expand(preset("quick"))
+    for n in (2, 3, 5):
+        ids = [r.run_id for i in range(1, n + 1) for r in shard(runs, i, n)]
+        assert sorted(ids) == sorted(r.run_id for r in runs)
+
+
+def test_sweep_spec_round_trips_through_json():
+    spec = preset("quick")
+    assert sweep_from_dict(json.loads(json.dumps(to_dict(spec)))) == spec
+
+
+def test_lock_keeps_a_second_process_off_a_run(tmp_path):
+    code = "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
+    (tmp_path / "run").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run" / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with run_lock(tmp_path / "run") as mine:
+            assert not mine
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(tmp_path / "run") as mine:
+        assert mine
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """One fresh `bench-deblur run --preset smoke`, shared by the tests that read its output."""
+    root = tmp_path_factory.mktemp("smoke")
+    result = cli("run", "--preset", "smoke", cwd=root)
+    return root, result
+
+
+def test_smoke_run_writes_every_file(smoke):
+    root, result = smoke
+    runs = expand(preset("smoke"))
+    for run in runs:
+        folder = root / "results" / "smoke" / run.run_id
+        for name in RUN_FILES:
+            assert (folder / name).is_file(), f"{run.run_id}/{name} missing"
+        assert not list(folder.glob(".*.tmp*")) and not (folder / "checkpoint.keras").exists()
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert set(metrics["per_tau"]) == {str(t) for t in TAUS}
+        assert metrics["protocol"] and metrics["cost"]["params"] >= 0
+        prov = json.loads((folder / "provenance.json").read_text())
+        for key in ("git_commit", "git_dirty", "versions", "backend", "device", "dataset_manifest_hash", "seed", "wall_time_s"):
+            assert key in prov
+    assert (root / "results" / "smoke" / "sweep.json").is_file()
+    assert (root / "reports" / "smoke" / "REPORT.md").is_file()
+
+
+def test_rerun_skips_complete_runs(smoke):
+    root, _ = smoke
+    before = {p: p.stat().st_mtime_ns for p in (root / "results" / "smoke").glob("*/metrics.json")}
+    cli("run", "--preset", "smoke", "--no-report", cwd=root)
+    assert before == {p: p.stat().st_mtime_ns for p in before}
+
+
+def tiny_spec(path: Path) -> Path:
+    """Two runs, one of them trained for three checkpointed epochs: enough to exercise resume."""
+    spec = dataclasses.replace(
+        preset("smoke"), preset="tiny", main_models=["strcnn_dtb"], seeds=[0], inputs_models=["identity"], inputs_m=[1],
+        placements=[], placement_model="identity", placement_none_model="identity",
+    )
+    spec.train = dataclasses.replace(spec.train, steps=6, steps_per_epoch=2)
+    path.write_text(json.dumps(to_dict(spec)))
+    return path
+
+
+def test_ray_executor_runs_each_run_as_a_task(tmp_path):
+    pytest.importorskip("ray")
+    spec = tiny_spec(tmp_path / "tiny.json")
+    result = cli("run", "--spec", str(spec), "--executor", "ray", "--no-report", cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for run_id in ("strcnn_dtb-m1-s0", "identity-m1-s0"):
+        assert (tmp_path / "results" / "tiny" / run_id / "metrics.json").is_file()
