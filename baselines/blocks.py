@@ -164,10 +164,10 @@ class EncoderDecoderCell(DeblurCell):
             self.feature_head.build(body_shape)
 
     def step(self, window, states, training: bool = False):
-        image, new_states, _ = self.forward(window, states)
+        image, new_states, _ = self.step_with_blend(window, states)
         return image, new_states
 
-    def forward(self, window, states):
+    def step_with_blend(self, window, states):
         """One frame; also returns DTB's blending weight w (None without DTB) for inspection."""
         feedback, *blend_state = states
         x = self.encoder_in[1](self.encoder_in[0](window))

@@ -157,10 +157,17 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def _ensure_data(data: str | None, spec, quiet: bool) -> Path:
-    """The dataset for a preset, made when missing (``make_dataset`` is a no-op when it exists)."""
-    from bench_deblur.synth import make_dataset
+    """The dataset to train and test on.
+
+    The default, data/PRESET, is synthesised when missing (a no-op when it is up
+    to date). A dataset given with --data that already has a manifest is used as
+    it is, never regenerated.
+    """
+    from bench_deblur.synth import MANIFEST, make_dataset
 
     root = Path(data or Path("data") / spec.preset)
+    if data and (root / MANIFEST).exists():
+        return root
     make_dataset(root, spec.synth, progress=not quiet)
     return root
 
@@ -231,10 +238,17 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_deblur(args: argparse.Namespace) -> None:
     from bench_deblur.video import deblur_video
 
-    deblur_video(
+    summary = deblur_video(
         Path(args.input), Path(args.output), args.model, side_by_side=args.side_by_side, max_frames=args.max_frames,
         dtype=args.dtype, fps=args.fps, progress=not args.quiet,
     )
+    print(f"{summary['frames']} frames, {summary['size']}, {summary['fps']} fps -> {summary['output']}")
+
+
+def cmd_speed(args: argparse.Namespace) -> None:
+    from bench_deblur import speed
+
+    speed.run_from_args(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,14 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the metrics JSON here")
     p.set_defaults(func=cmd_evaluate)
 
+    from bench_deblur import speed
+
+    p = sub.add_parser("speed", help="GPU/CPU speed benchmark: streaming frames/s, TFLOP/s, fp32 and bf16, batched streams",
+                       description="Time one recurrent step per frame with the device synchronised, after warm-up; see benchmarks/README.md.")
+    speed.add_arguments(p)
+    p.set_defaults(func=cmd_speed)
+
     p = sub.add_parser("deblur", help="deblur your own video or frame folder online, frame by frame")
-    p.add_argument("input", help="video file (mp4, avi, mov, gif, ...) or a folder of frames")
+    p.add_argument("input", help="video file (mp4, avi, mov, mkv, gif, ...), an image, or a folder of frames (png/jpg/bmp/tif); grey becomes RGB, alpha is dropped")
     p.add_argument("-o", "--output", required=True, help="output video file, or a folder for PNG frames")
     p.add_argument("--model", required=True, help="a .keras file or a results run folder")
     p.add_argument("--side-by-side", action="store_true", help="write input and output next to each other")
     p.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute dtype")
-    p.add_argument("--fps", type=float, help="output frame rate for frame-folder input (default: the input's, else 30)")
+    p.add_argument("--fps", type=float, help="output frame rate (default: the input's, else 30)")
     p.set_defaults(func=cmd_deblur)
     return parser
 
@@ -340,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; completed work is kept, rerun to resume", file=sys.stderr)
+        print("interrupted; everything already written is kept", file=sys.stderr)
         return 130
     return 0
 

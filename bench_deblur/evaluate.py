@@ -90,12 +90,12 @@ def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = SAMP
     n = len(blurry) // 2
     streamer = Streamer(model)
     outputs, weight = [], None
-    forward = getattr(model.cell, "forward", None)
+    step_with_blend = getattr(model.cell, "step_with_blend", None)
     for frame in blurry:
         for out in streamer.push(frame):
             outputs.append(out)
-            if len(outputs) == n + 1 and forward is not None:
-                w = forward(streamer.last_window, streamer.last_states)[2]
+            if len(outputs) == n + 1 and step_with_blend is not None:
+                w = step_with_blend(streamer.last_window, streamer.last_states)[2]
                 if w is not None:
                     weight = np.asarray(keras.ops.convert_to_numpy(w))[0].mean(axis=-1)
     outputs.extend(streamer.flush())

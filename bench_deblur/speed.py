@@ -167,10 +167,15 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
     others = [name for name in names if name != "torch/torch"] if "torch/torch" in names else []
     table = [
         (*key, *(found.get(n) for n in names), *(found[n] / found["torch/torch"] if n in found and "torch/torch" in found else None for n in others))
-        for key, found in sorted(best.items(), key=lambda item: (item[0][0], item[0][2], item[0][1], item[0][3]))
+        for key, found in sorted(best.items(), key=lambda item: (item[0][0], item[0][2], _pixels(item[0][1]), item[0][3]))
     ]  # fmt: skip
     headers = ("model", "size", "dtype", "batch", *(f"{n} fps" for n in names), *(f"{n} / torch" for n in others))
     return tabulate(table, headers=headers, floatfmt=".4g", missingval="-")
+
+
+def _pixels(size: str) -> int:
+    w, _, h = size.partition("x")
+    return int(w) * int(h)
 
 
 def _compiled_step(cell) -> tuple[Callable, Callable[[Any], None], str, str]:
@@ -249,9 +254,11 @@ def speed_benchmark(
     from tqdm import tqdm
 
     from bench_deblur.cost import count_macs, device_info
-    from bench_deblur.registry import build_model
+    from bench_deblur.registry import build_model, get
 
     check_grid(sizes, batches, frames, warmup, repeats)
+    for name in models:
+        get(name)  # an unknown name fails now, not after an hour of timing
     policies = {dtype: _policy(dtype) for dtype in dtypes}
     info = device_info()
     found = versions()

@@ -26,7 +26,7 @@ import keras
 from bench_deblur import fileio
 from bench_deblur.config import ModelConfig, RunConfig, SweepSpec, run_from_dict, sweep_from_dict, to_dict
 from bench_deblur.errors import UserError
-from bench_deblur.registry import model_description, model_names, non_default_kwargs
+from bench_deblur.registry import build_model, model_description, model_names, non_default_kwargs
 from bench_deblur.synth import dataset_hash, test_splits
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,7 +122,11 @@ def provenance(run: RunConfig, data_root: Path, wall_time_s: float, device: dict
 
 
 def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = True, deadline: float | None = None) -> str:
-    """Train (or resume) and evaluate one run; returns 'complete', 'done', 'locked' or 'partial'."""
+    """Train (or resume) and evaluate one run; returns 'complete', 'done', 'locked' or 'partial'.
+
+    The model and recipe are checked before anything is written, so a bad
+    config leaves no trace in the results folder.
+    """
     from bench_deblur.evaluate import evaluate_splits, model_cost, save_samples
     from bench_deblur.datasets import find_sequences
     from bench_deblur.train import train
@@ -130,6 +134,8 @@ def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = Tru
     run_dir = results / run.run_id
     if is_complete(run_dir):
         return "complete"
+    run.train.validate()
+    build_model(run.model.name, m=run.model.m, width=run.model.width, global_skip=run.model.global_skip, **run.model.kwargs)
     with run_lock(run_dir) as mine:
         if not mine:
             return "locked"

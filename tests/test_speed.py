@@ -79,7 +79,7 @@ JAX_CHECK = textwrap.dedent(
         out, states = step(window, states)
         expected, eager = cell(window, eager)
         np.testing.assert_allclose(np.asarray(out), np.asarray(expected), atol=1e-5)
-    result = speed.speed_benchmark(models=("strcnn_dtb",), sizes=((32, 24),), dtypes=("float32", "bfloat16"), batches=(2,),
+    result = speed.speed_benchmark(models=("strcnn_dtb",), sizes=((32, 24),), dtypes=("bfloat16",), batches=(2,),
                                    frames=2, warmup=1, repeats=2, width=0.25, out=sys.argv[1], progress=False)
     assert keras.config.dtype_policy().name == "float32"
     print(json.dumps([(r["execution"], r["dtype"], r["fps_median"]) for r in result["runs"]]))
@@ -88,17 +88,14 @@ JAX_CHECK = textwrap.dedent(
 
 
 def test_jax_backend_compiles_the_step(tmp_path):
-    """The GPU path (jax.jit of stateless_call, mixed_bfloat16) on the CPU, in a fresh process for the backend."""
+    """The GPU path on the CPU, in a fresh process for the backend: jit equals eager (fp32), mixed_bfloat16 runs."""
     pytest.importorskip("jax")
     out = tmp_path / "speed.json"
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", JAX_CHECK, str(out)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(out.read_text())["runs"]
-    assert [(r["backend"], r["execution"], r["dtype"]) for r in rows] == [
-        ("jax", "jax.jit(cell.stateless_call)", "float32"),
-        ("jax", "jax.jit(cell.stateless_call)", "bfloat16"),
-    ]
+    assert [(r["backend"], r["execution"], r["dtype"]) for r in rows] == [("jax", "jax.jit(cell.stateless_call)", "bfloat16")]
     print(proc.stdout.strip().splitlines()[-1])
 
 

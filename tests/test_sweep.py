@@ -15,8 +15,11 @@ from bench_deblur.sweep import expand, run_lock, shard
 RUN_FILES = ["config.json", "history.csv", "metrics.json", "model.keras", "provenance.json", "samples.npz"]
 
 
-def cli(*args, cwd, check=True, timeout=600):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "adding-a-baseline.md"
+
+
+def cli(*args, cwd, check=True, timeout=600, env=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     return subprocess.run([sys.executable, "-m", "bench_deblur", "-q", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, check=check, timeout=timeout)
 
@@ -69,16 +72,26 @@ def test_lock_keeps_a_second_process_off_a_run(tmp_path):
         assert mine
 
 
+def guide_example(folder: Path) -> Path:
+    """The worked example of docs/adding-a-baseline.md, saved verbatim as a plugin file."""
+    code = GUIDE.read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sharpen.py").write_text(code)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory):
-    """One fresh `bench-deblur run --preset smoke`, shared by the tests that read its output."""
+    """One fresh `bench-deblur run --preset smoke`, with the guide's example model added as a plugin."""
     root = tmp_path_factory.mktemp("smoke")
-    result = cli("run", "--preset", "smoke", cwd=root)
-    return root, result
+    env = {"BENCH_DEBLUR_PLUGINS": str(guide_example(root / "plugins"))}
+    models = cli("models", cwd=root, env=env)
+    result = cli("run", "--preset", "smoke", cwd=root, env=env)
+    return root, models, result
 
 
 def test_smoke_run_writes_every_file(smoke):
-    root, result = smoke
+    root, _, _ = smoke
     runs = expand(preset("smoke"))
     for run in runs:
         folder = root / "results" / "smoke" / run.run_id
@@ -95,8 +108,17 @@ def test_smoke_run_writes_every_file(smoke):
     assert (root / "reports" / "smoke" / "REPORT.md").is_file()
 
 
+def test_guide_example_joins_models_sweep_and_report(smoke):
+    root, models, _ = smoke
+    assert "sharpen" in models.stdout
+    assert (root / "results" / "smoke" / "sharpen-m1-s2" / "metrics.json").is_file()
+    tables = root / "reports" / "smoke" / "tables"
+    for table in ("main_psnr.md", "inputs.md", "cost.md"):
+        assert "sharpen" in (tables / table).read_text(), table
+
+
 def test_rerun_skips_complete_runs(smoke):
-    root, _ = smoke
+    root, _, _ = smoke
     before = {p: p.stat().st_mtime_ns for p in (root / "results" / "smoke").glob("*/metrics.json")}
     cli("run", "--preset", "smoke", "--no-report", cwd=root)
     assert before == {p: p.stat().st_mtime_ns for p in before}

@@ -239,12 +239,14 @@ def time_peer(
 
     from bench_deblur.cost import count_macs, device_info
     from bench_deblur.errors import UserError
-    from bench_deblur.registry import build_model
+    from bench_deblur.registry import build_model, get
     from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows, time_stream, versions
 
     if torch_compile not in ("auto", "on", "off"):
         raise UserError(f"torch_compile={torch_compile!r}: expected auto, on or off")
     check_grid(sizes, batches, frames, warmup, repeats)
+    for name in models:
+        get(name)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     use_compile = torch_compile == "on" or (torch_compile == "auto" and cuda)
@@ -278,13 +280,16 @@ def time_peer(
                     autocast = None if dtype == "float32" else tdtype
                     shape = (batch, 3 * (2 * m + 1), h, w)
                     with torch.inference_mode():  # inputs of the same kind as the states steps return: no recompilation at step 2
-                        windows = [torch.rand(shape, generator=generator, device=device, dtype=tdtype).contiguous(memory_format=layout) for _ in range(3)]
+                        windows = [
+                            torch.rand(shape, generator=generator, device=device, dtype=tdtype).contiguous(memory_format=layout) for _ in range(3)
+                        ]
                         states = [s.contiguous(memory_format=layout) for s in net.initial_states(windows[0])]
                     execution = "eager"
                     if use_compile:
                         torch._dynamo.reset()  # one static-shape compilation per configuration: no recompile limit, no dynamic shapes
                         try:
-                            first, seconds = time_stream(_step(torch.compile(net, dynamic=False), autocast, device), windows, states, sync, frames, repeats, warmup)
+                            compiled = _step(torch.compile(net, dynamic=False), autocast, device)
+                            first, seconds = time_stream(compiled, windows, states, sync, frames, repeats, warmup)
                             execution = "torch.compile(dynamic=False)"
                         except Exception as exc:  # noqa: BLE001 - any compiler failure: time eager instead, and say so in the row
                             execution = f"eager (torch.compile failed: {type(exc).__name__})"
