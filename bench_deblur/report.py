@@ -61,6 +61,7 @@ class Run:
     mean: dict[str, float]
     blurry: dict[str, float]
     provenance: dict | None = None
+    blurry_per_tau: dict[int, dict[str, float]] | None = None
 
     @property
     def run_id(self) -> str:
@@ -145,12 +146,13 @@ def _load_run(path: Path) -> Run:
         taus = {int(tau): _scores(s, met_path, f"per_tau.{tau}") for tau, s in per_tau.items()}
     except ValueError:
         raise _BadRun(f"{met_path}: 'per_tau' keys must be integer taus, got {sorted(per_tau)}") from None
+    blurry_taus = {int(t): _scores(s["blurry"], met_path, f"per_tau.{t}.blurry") for t, s in per_tau.items() if "blurry" in s}
     mean = _scores(_need(metrics, "mean", met_path), met_path, "mean")
     blurry = _scores(_need(metrics, "identity_mean", met_path), met_path, "identity_mean")
     _need(metrics, "protocol", met_path)
     prov_path = path / "provenance.json"
     provenance = _read(prov_path) if prov_path.exists() else None
-    return Run(path, config, metrics, taus, mean, blurry, provenance)
+    return Run(path, config, metrics, taus, mean, blurry, provenance, blurry_taus)
 
 
 def load_runs(results_dir: Path, progress: bool = True) -> tuple[list[Run], list[str]]:
@@ -227,7 +229,9 @@ def _frames(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "variant": r.variant,
             "seed": r.seed,
         }
-        per_tau += [{**base, "tau": tau, **s} for tau, s in sorted(r.per_tau.items())]
+        for tau, scores in sorted(r.per_tau.items()):
+            blurry = (r.blurry_per_tau or {}).get(tau, {})
+            per_tau.append({**base, "tau": tau, **scores, **{f"blurry_{k}": v for k, v in blurry.items()}})
         means.append(
             {
                 **base,
@@ -276,8 +280,14 @@ def _by_tau_table(
             row["gain over blurry (dB)"] = _cell(gain, {key: k}, 2)
         row["seeds"] = str(int(mean.loc[mean[key] == k, "n"].iloc[0]))
         rows.append(row)
-    # the identity floor: the blurry input scored on the same frames (recorded as a mean over tau only)
-    row = {key: BLURRY, **{f"τ={t}": "—" for t in taus}, "mean": _fmt(*ci95(means[f"blurry_{metric}"])[:2], digits)}
+    # the identity floor: the blurry input scored on the same frames (per tau where the metrics record it)
+    column = f"blurry_{metric}"
+    blurry_by_tau = {
+        t: _fmt(*ci95(per_tau.loc[per_tau["tau"] == t, column].dropna())[:2], digits)
+        if column in per_tau and per_tau.loc[per_tau["tau"] == t, column].notna().any() else "—"
+        for t in taus
+    }
+    row = {key: BLURRY, **{f"τ={t}": v for t, v in blurry_by_tau.items()}, "mean": _fmt(*ci95(means[column])[:2], digits)}
     if metric == "psnr":
         row["gain over blurry (dB)"] = "0.00"
     rows.append(row | {"seeds": "—"})
@@ -435,22 +445,30 @@ def _new_figure(width: float = 6.4, height: float = 4.0) -> Figure:
 
 
 def _psnr_vs_tau(per_tau: pd.DataFrame, order: list[str]) -> Figure:
-    fig = _new_figure()
-    ax = fig.add_subplot()
-    summary = _summary(per_tau, ["label", "tau"], "psnr")
-    for i, label in enumerate(order):
-        s = summary[summary["label"] == label]
-        ax.plot(s["tau"], s["mean"], "o-", color=_color(i), label=label)
-        ax.fill_between(
-            s["tau"], s["mean"] - s["ci95"].fillna(0), s["mean"] + s["ci95"].fillna(0), color=_color(i), alpha=0.2
+    """PSNR by tau (like the paper's fig. 5) and, beside it, the gain over the blurry input on the same frames."""
+    with_gain = "blurry_psnr" in per_tau and per_tau["blurry_psnr"].notna().all()
+    fig = _new_figure(width=12.0 if with_gain else 6.4)
+    axes = fig.subplots(1, 2) if with_gain else [fig.add_subplot()]
+    rows = per_tau.assign(gain=per_tau["psnr"] - per_tau["blurry_psnr"]) if with_gain else per_tau
+    panels = [("psnr", "PSNR (dB)", "PSNR vs blur length"), ("gain", "PSNR gain over blurry input (dB)", "Gain over the blurry input")]
+    for ax, (metric, ylabel, title) in zip(axes, panels):
+        summary = _summary(rows, ["label", "tau"], metric)
+        for i, label in enumerate(order):
+            s = summary[summary["label"] == label]
+            ax.plot(s["tau"], s["mean"], "o-", color=_color(i), label=label)
+            half = s["ci95"].fillna(0)
+            ax.fill_between(s["tau"], s["mean"] - half, s["mean"] + half, color=_color(i), alpha=0.2)
+        if metric == "gain":
+            ax.axhline(0.0, color="black", linewidth=0.8, linestyle="--", label="blurry input (identity floor)")
+        ax.set(
+            xlabel="blur length τ (sharp frames averaged per blurry frame)",
+            ylabel=ylabel,
+            title=f"{title} (group 'main', bands: 95% CI over seeds)",
+            xticks=sorted(summary["tau"].unique()),
         )
-    ax.set(
-        xlabel="blur length τ (sharp frames averaged per blurry frame)",
-        ylabel="PSNR (dB)",
-        title="PSNR vs blur length (group 'main', bands: 95% CI over seeds)",
-        xticks=sorted(summary["tau"].unique()),
-    )
-    ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 

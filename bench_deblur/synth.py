@@ -37,7 +37,7 @@ the one at which a straight ``REFERENCE_TAU``-frame blur of its background score
 random per-sequence factor, capped at ``MAX_SPEED`` widths per frame; objects, roll, zoom and
 hand shake are set relative to it. The camera path is an ellipse traversed at nearly constant
 speed (plus wobble and shake), because paths whose speed passes through zero made a short
-sequence's blur vary by over 10 dB between seeds. ``reference_psnr`` = 27.2 (a straight blur at
+sequence's blur vary by over 10 dB between seeds. ``reference_psnr`` = 27.6 (a straight blur at
 the RMS speed) is the value at which the rendered scenes measured ~26 dB.
 """
 
@@ -103,7 +103,7 @@ class SynthConfig:
     gamma: float | None = None  # 2.2 = average in linear light; None = average the sRGB values
     noise_std: float = 0.0  # Gaussian sensor noise added to blurry frames, in [0, 1] units
     keep_hfr: bool = False  # also write the high-rate frames used, as <seq>/hfr/<index>.png
-    reference_psnr: float = 27.2  # sets each scene's camera speed (see _speed_for_psnr)
+    reference_psnr: float = 27.6  # sets each scene's camera speed (see _speed_for_psnr)
     speed_spread: float = 1.25  # per-sequence speed factor, log-uniform in [1/spread, spread]
     shake: float = 0.4  # hand-shake RMS speed relative to the sequence's camera speed
     rotation_deg: float = 2.0  # largest camera roll
@@ -253,7 +253,7 @@ def _plan(cfg: SynthConfig, tau_max: int) -> list[tuple[dict, dict[str, dict]]]:
     for kind, count in (("train", cfg.train_sequences), ("test", cfg.test_sequences)):
         order = np.random.default_rng([cfg.seed, 3, kind == "test"]).permutation(len(PHOTOS[kind]["backgrounds"]))
         for i in range(count):
-            scene = {"name": f"seq{i:03d}", "kind": kind, "index": i,
+            scene = {"name": f"seq{i:03d}", "kind": kind,
                      "seed": [cfg.seed, int(kind == "test"), i],
                      "background": PHOTOS[kind]["backgrounds"][order[i % len(order)]]}
             taus = [int(train_taus[i])] if kind == "train" else list(cfg.test_taus)
@@ -437,16 +437,12 @@ class _Scene:
     def __init__(self, cfg: SynthConfig, scene: dict):
         rng = np.random.default_rng(scene["seed"])
         h, w = cfg.height, cfg.width
-        self.shape = (h, w)
         photos = PHOTOS[scene["kind"]]
         short_side = round(cfg.background_scale * max(h, w))
         background = _photo_at(scene["background"], short_side)
         spread = float(np.exp(rng.uniform(-1, 1) * np.log(cfg.speed_spread)))
         self.speed = min(_speed_for_psnr(scene["background"], short_side, cfg.reference_psnr), MAX_SPEED * w) * spread
-        if rng.random() < 0.5:
-            background = background[:, ::-1]
-        if background.ndim == 2:
-            background = _tint(background, rng)
+        background = _as_rgb(background[:, ::-1] if rng.random() < 0.5 else background, rng)
         self.background = np.stack([ndi.spline_filter(c, order=3, mode="mirror", output=np.float32)
                                     for c in np.moveaxis(background, -1, 0)])
 
@@ -498,9 +494,8 @@ class _Object:
         wobble = 1 + sum(rng.uniform(0, 0.12) * np.cos(k * phi + rng.uniform(0, 2 * np.pi)) for k in (2, 3, 5))
         dist = (np.abs(xx) ** power + np.abs(yy / aspect) ** power) ** (1 / power) / wobble
         alpha = np.clip((1 - dist) * radius / 1.5 + 0.5, 0, 1)  # ~1.5 px soft edge
-        texture = _photo_at(photo, round(cfg.background_scale * max(h, w)))
-        if texture.ndim == 2:
-            texture = _tint(texture, rng)
+        short_side = round(cfg.background_scale * max(h, w))
+        texture = _as_rgb(_photo_at(photo, short_side), rng)
         y0 = rng.integers(0, texture.shape[0] - size + 1) if texture.shape[0] > size else 0
         x0 = rng.integers(0, texture.shape[1] - size + 1) if texture.shape[1] > size else 0
         patch = resize(texture[y0:y0 + size, x0:x0 + size], (size, size), order=1)
@@ -511,7 +506,6 @@ class _Object:
         self.view = (h, w)
         # Calibrated on the object's own photo like the camera on the background: a busy texture
         # moving at the camera's speed would otherwise dominate the blur.
-        short_side = round(cfg.background_scale * max(h, w))
         speed = min(_speed_for_psnr(photo, short_side, cfg.reference_psnr), MAX_SPEED * w) * cfg.object_speed \
             * float(np.exp(rng.uniform(-1, 1) * np.log(cfg.speed_spread)))
         self.path = _Orbit(rng, 0.45 * min(h, w), speed, aspect=(0.3, 1.0), size=(0.4, 1.0))
@@ -548,7 +542,9 @@ class _Object:
         frame[ys, xs] = frame[ys, xs] * (1 - alpha) + rgb.clip(0, 1)
 
 
-def _tint(grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Colour a grey photo between two random tints so grey sources still give RGB texture."""
+def _as_rgb(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Colour photos as they are; grey ones between two random tints so they still give RGB texture."""
+    if image.ndim == 3:
+        return image
     dark, light = rng.uniform(0.0, 0.3, 3), rng.uniform(0.7, 1.0, 3)
-    return (dark + grey[..., None] * (light - dark)).astype(np.float32)
+    return (dark + image[..., None] * (light - dark)).astype(np.float32)

@@ -41,8 +41,10 @@ def test_every_preset_covers_the_paper_comparisons(name):
 
 def test_default_placement_is_one_run_not_two():
     runs = expand(preset("smoke"))
-    dtb_m1_s0 = [r for r in runs if r.model.name == "strcnn_dtb" and r.model.m == 1 and r.seed == 0]
-    assert len(dtb_m1_s0) == 1 and set(dtb_m1_s0[0].groups) == {"main", "inputs", "placement"}
+    paper_placement = [r for r in runs if r.model.name == "strcnn_dtb" and r.model.m == 1 and r.seed == 0
+                       and r.model.kwargs.get("placement", "after_encoder") == "after_encoder"]
+    assert len(paper_placement) == 1 and set(paper_placement[0].groups) == {"main", "inputs", "placement"}
+    assert paper_placement[0].model.kwargs == {} and paper_placement[0].variant == "after_encoder"
 
 
 def test_shards_cover_every_run_exactly_once():
