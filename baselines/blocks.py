@@ -22,6 +22,20 @@ def rgb_conv(name: str, zero_init: bool) -> layers.Conv2D:
     return layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros" if zero_init else "glorot_uniform", name=name)
 
 
+def feature_conv(filters: int) -> layers.Conv2D:
+    """The feature head F_n, initialised 10x smaller (in std) than Glorot.
+
+    F_n flows back into the encoder and, through the residual blocks' identity
+    paths, straight back into F_{n+1}; at Glorot scale that loop starts with a
+    gain above 1, and short-trained models then diverge a few frames past their
+    training clip length (measured: -3.6 dB over 24 frames after 360 steps on the
+    quick preset). Started small, the loop is contractive and training grows it
+    (measured: +0.11 dB, stable over 24 frames). The paper does not give its init.
+    """
+    init = keras.initializers.VarianceScaling(0.01, "fan_avg", "uniform")
+    return layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init, name="feature_conv")
+
+
 def build_chain(chain: list[layers.Layer], shape: tuple) -> tuple:
     """Build layers applied one after another from the input shape; return the output shape."""
     for layer in chain:
@@ -159,7 +173,7 @@ class EncoderDecoderCell(DeblurCell):
             rgb_conv("image_conv", self.global_skip),
         ]
         build_chain(self.image_head, body_shape)
-        self.feature_head = conv(f, 3, "feature_conv") if self.feedback else None
+        self.feature_head = feature_conv(f) if self.feedback else None
         if self.feature_head is not None:
             self.feature_head.build(body_shape)
 

@@ -30,7 +30,8 @@ class TrainConfig:
     """The training recipe; the defaults are the paper's (section 4 of Kim et al. 2017).
 
     ``steps_per_epoch`` is the checkpoint interval: a killed run resumes from the
-    last completed "epoch" of that many steps. ``run_eagerly`` skips graph
+    last completed "epoch" of that many steps. ``clipnorm`` (not in the paper)
+    clips each gradient's norm. ``run_eagerly`` skips graph
     tracing (seconds per model), which only pays off for a handful of steps.
     """
 
@@ -43,6 +44,7 @@ class TrainConfig:
     lr_decay: float = 0.96
     lr_decay_steps: int = 10_000
     weight_decay: float = 1e-5
+    clipnorm: float | None = None
     val_clips: int = 8
     workers: int = 1
     tensorboard: bool = False
@@ -54,6 +56,8 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')}={getattr(self, name)}: expected a positive integer")
         if not self.lr > 0:
             raise UserError(f"--lr={self.lr}: expected a positive learning rate")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise UserError(f"--clipnorm={self.clipnorm}: expected a positive gradient norm")
         if self.weight_decay < 0:
             raise UserError(f"--weight-decay={self.weight_decay}: expected >= 0")
 

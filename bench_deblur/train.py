@@ -109,7 +109,7 @@ class Deadline(keras.callbacks.Callback):
 
 def _compile(model: keras.Model, cfg) -> None:
     schedule = keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.lr_decay_steps, cfg.lr_decay, staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse", run_eagerly=cfg.run_eagerly)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm), loss="mse", run_eagerly=cfg.run_eagerly)
 
 
 def _truncate_history(path: Path, epochs_done: int) -> None:
