@@ -152,7 +152,9 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
         steps_per_epoch=cfg.steps_per_epoch, seed=run.seed, workers=cfg.workers,
     )
     data.epoch = initial_epoch
-    val_x, val_y = validation_clips(find_sequences(data_root / splits[val_tau]), cfg.clip_len, cfg.crop, cfg.val_clips, run.seed)
+    # The same clips for every run and seed, so validation curves are comparable; they only monitor
+    # training (the final model is always the one evaluated, there is no model selection).
+    val_x, val_y = validation_clips(find_sequences(data_root / splits[val_tau]), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
     callbacks = [
         StopOnNaN(run_dir),
         ValidationPSNR(val_x, val_y),
