@@ -136,6 +136,7 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     if state_path.exists():
         initial_epoch = fileio.read_json(state_path)["epoch"]
         model = keras.saving.load_model(run_dir / CHECKPOINT)
+        model.run_eagerly = cfg.run_eagerly  # not saved with the model; eager and graph round differently
     else:
         _compile(model, cfg)
     apply_weight_decay(model, cfg.weight_decay)
@@ -164,6 +165,9 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     ]
     if cfg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    model.fit(data, epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, verbose=1 if progress else 0)
+    # No shuffling by fit: every batch is already a random draw, and fit's own shuffle of the batch
+    # order comes from a global random state that a resumed process does not share.
+    model.fit(data, epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
+              verbose=1 if progress else 0)
     done = fileio.read_json(state_path)["epoch"] >= cfg.epochs
     return model, done
