@@ -225,9 +225,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     results = Path(args.results)
     if not results.is_dir():
         raise UserError(f"--results {results}: no such folder")
-    presets = [results] if any(p.glob("*/config.json") for p in [results]) or (results / "sweep.json").exists() else sorted(
-        p for p in results.iterdir() if p.is_dir() and ((p / "sweep.json").exists() or any(p.glob("*/config.json")))
-    )
+    def is_preset(folder: Path) -> bool:
+        return (folder / "sweep.json").exists() or any(folder.glob("*/config.json"))
+
+    presets = [results] if is_preset(results) else sorted(p for p in results.iterdir() if p.is_dir() and is_preset(p))
     if not presets:
         raise UserError(f"--results {results}: no benchmark results found (expected run folders with config.json)")
     for folder in presets:
