@@ -556,6 +556,8 @@ def _training_curves(runs: list[Run], order: list[str]) -> tuple[Figure | None, 
         except (ValueError, pd.errors.ParserError) as exc:
             problems.append(f"{path}: unreadable ({exc}); its training curve is left out")
             continue
+        if h.empty:  # a model with nothing to train (the identity floor)
+            continue
         histories.setdefault(r.label, []).append(h)
     if not histories:
         return None, problems

@@ -129,7 +129,9 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     cfg.validate()
     keras.utils.set_random_seed(run.seed)
     model = build_model(run.model.name, m=run.model.m, width=run.model.width, global_skip=run.model.global_skip, **run.model.kwargs)
-    if not model.trainable_weights:
+    history = run_dir / "history.csv"
+    if not model.trainable_weights:  # e.g. the identity floor: nothing to train, an empty log says so
+        fileio.write_text(history, "epoch,loss,val_psnr\n")
         return model, True
     state_path = run_dir / CHECKPOINT_STATE
     initial_epoch = 0
@@ -140,7 +142,6 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     else:
         _compile(model, cfg)
     apply_weight_decay(model, cfg.weight_decay)
-    history = run_dir / "history.csv"
     _truncate_history(history, initial_epoch)
     if initial_epoch >= cfg.epochs:
         return model, True
