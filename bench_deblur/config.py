@@ -164,13 +164,13 @@ PRESETS: dict[str, SweepSpec] = {
         preset="quick",
         scale_note=(
             "quick: scaled down to run on a 2-core laptop CPU in about 15 minutes. 64x64 synthetic frames, "
-            "32x32 crops, 7-frame clips, batch 4, width 0.25 (16/8 channels instead of 64/32), 360 Adam steps "
+            "32x32 crops, 7-frame clips, batch 4, width 0.25 (16/8 channels instead of 64/32), 480 Adam steps "
             "at lr 5e-4 without weight decay, global skip (output = centre blurry frame + prediction) for every "
             "model; the inputs table covers the paper's three models. Gains over the blurry input are small at "
             "this scale: compare models with each other and with the identity floor, not with the paper."
         ),
         synth=SynthConfig(seed=0, height=64, width=64, frames=24, train_sequences=8, test_sequences=2),
-        train=TrainConfig(steps=360, steps_per_epoch=120, batch_size=4, clip_len=7, crop=32, lr=5e-4, weight_decay=0.0, val_clips=4),
+        train=TrainConfig(steps=480, steps_per_epoch=120, batch_size=4, clip_len=7, crop=32, lr=5e-4, weight_decay=0.0, val_clips=4),
         width=0.25,
         global_skip=True,
         inputs_models=["cnn", "strcnn", "strcnn_dtb"],
