@@ -11,7 +11,7 @@ class IdentityCell(DeblurCell):
     """Returns the centre frame of the window; no weights, no state."""
 
     def build(self, window_shape):
-        pass
+        """Nothing to build: the identity has no weights."""
 
     def step(self, window, states, training: bool = False):
         return self.centre(window), states

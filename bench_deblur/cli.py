@@ -8,6 +8,7 @@ takes effect. Any ``UserError`` is printed as one line and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -34,9 +35,8 @@ def _backend(args: argparse.Namespace) -> None:
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
-    except ImportError:
-        pass  # reported by Keras, with its own message, when a command needs it
+        with contextlib.suppress(ImportError):  # Keras reports a missing TensorFlow itself when needed
+            import tensorflow  # noqa: F401
     finally:
         os.dup2(saved, 2)
         os.close(saved)

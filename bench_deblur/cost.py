@@ -9,6 +9,7 @@ the speed of *queueing* work, often ~10x too fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import statistics
@@ -202,13 +203,10 @@ def time_steps(step: Callable, window: Any, states: Any, frames: int, repeats: i
 
 
 def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 

@@ -53,14 +53,14 @@ _VERSION_PACKAGES = ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "
 _ROW_KEY = ("framework", "backend", "device", "model", "m", "width_multiplier", "global_skip", "size", "batch", "dtype", "execution")
 
 
-def versions() -> dict[str, str]:
-    """Python and the installed versions of the packages a timing depends on."""
+def versions(packages: Iterable[str] = _VERSION_PACKAGES) -> dict[str, str]:
+    """Python and the installed versions of the packages a number depends on."""
     found = {"python": platform.python_version()}
-    for name in _VERSION_PACKAGES:
+    for name in packages:
         try:
             found[name] = version(name)
         except PackageNotFoundError:
-            pass
+            continue
     return found
 
 

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterator
 
@@ -99,17 +98,13 @@ def _git(*args: str) -> str | None:
 
 def provenance(run: RunConfig, data_root: Path, wall_time_s: float, device: dict) -> dict:
     """Where a number came from: code version, software, hardware, data and seed."""
-    versions = {"python": platform.python_version()}
-    for package in ("bench-deblur", "keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "numpy", "scikit-image"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
+    from bench_deblur.speed import versions
+
     status = _git("status", "--porcelain")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
-        "versions": versions,
+        "versions": versions(("bench-deblur", "keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "numpy", "scikit-image")),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "backend": keras.backend.backend(),
