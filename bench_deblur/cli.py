@@ -134,7 +134,9 @@ def _train_config(args: argparse.Namespace):
     from bench_deblur.config import preset
 
     spec = preset(args.preset)
-    overrides = {k: getattr(args, k) for k in ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "tensorboard") if getattr(args, k) not in (None, False)}
+    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "lr_decay", "lr_decay_steps",
+              "weight_decay", "clipnorm", "workers", "tensorboard")
+    overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None and getattr(args, k) is not False}
     return spec, replace(spec.train, **overrides)
 
 
@@ -305,13 +307,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=_positive_int)
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches (default 0)")
+    p.add_argument("--steps", type=_positive_int, help="training steps (paper: 300,000)")
     p.add_argument("--steps-per-epoch", type=_positive_int, help="checkpoint interval in steps")
-    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--batch-size", type=_positive_int, help="clips per batch (paper: 8)")
     p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
     p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
     p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--lr-decay", type=float, help="learning-rate factor per decay interval (paper: 0.96)")
+    p.add_argument("--lr-decay-steps", type=_positive_int, help="decay interval in steps (paper: 10,000)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight on the conv kernels (paper: 1e-5)")
+    p.add_argument("--clipnorm", type=float, help="clip each gradient to this norm (not in the paper; default off)")
+    p.add_argument("--workers", type=_positive_int, help="data-loading threads")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")

@@ -144,3 +144,17 @@ def test_ray_executor_runs_each_run_as_a_task(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     for run_id in ("strcnn_dtb-m1-s0", "identity-m1-s0"):
         assert (tmp_path / "results" / "tiny" / run_id / "metrics.json").is_file()
+
+
+def test_evaluate_a_run_folder_and_rebuild_the_report(smoke, tmp_path):
+    root, _, _ = smoke
+    out = tmp_path / "metrics.json"
+    result = cli("evaluate", str(root / "results" / "smoke" / "strcnn_dtb-m1-s0"), "--data", str(root / "data" / "smoke"),
+                 "--out", str(out), cwd=root)
+    metrics = json.loads(out.read_text())
+    assert set(metrics["per_tau"]) == {str(t) for t in TAUS} and metrics["protocol"]["color"] == "rgb"
+    assert "mean PSNR" in result.stdout
+    reports = tmp_path / "reports"
+    cli("report", "--results", str(root / "results"), "--out", str(reports), cwd=root)
+    for table in (root / "reports" / "smoke" / "tables").glob("*.csv"):
+        assert table.read_bytes() == (reports / "smoke" / "tables" / table.name).read_bytes(), table.name
