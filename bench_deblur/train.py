@@ -157,11 +157,13 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     # The same clips for every run and seed, so validation curves are comparable; they only monitor
     # training (the final model is always the one evaluated, there is no model selection).
     val_x, val_y = validation_clips(find_sequences(data_root / splits[val_tau]), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
+    # The log row of an epoch is written before its checkpoint: a kill in between leaves a row that the
+    # resumed run truncates and writes again, never a checkpointed epoch without its row.
     callbacks = [
         StopOnNaN(run_dir),
         ValidationPSNR(val_x, val_y),
-        Checkpoint(run_dir),
         keras.callbacks.CSVLogger(str(history), append=True),
+        Checkpoint(run_dir),
         Deadline(deadline),
     ]
     if cfg.tensorboard:
