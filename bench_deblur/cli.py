@@ -244,7 +244,8 @@ def cmd_deblur(args: argparse.Namespace) -> None:
         Path(args.input), Path(args.output), args.model, side_by_side=args.side_by_side, max_frames=args.max_frames,
         dtype=args.dtype, fps=args.fps, progress=not args.quiet,
     )
-    print(f"{summary['frames']} frames, {summary['size']}, {summary['fps']} fps -> {summary['output']}")
+    height, width = summary["size"]
+    print(f"{summary['frames']} frames, {width}x{height}, {summary['fps']} fps -> {summary['output']}")
 
 
 def cmd_speed(args: argparse.Namespace) -> None:
