@@ -6,6 +6,7 @@ in a report can always be traced back to the exact settings that made it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,4 +198,4 @@ PRESETS: dict[str, SweepSpec] = {
 def preset(name: str) -> SweepSpec:
     if name not in PRESETS:
         raise UserError(f"--preset {name!r}: unknown; expected one of {', '.join(PRESETS)}")
-    return dataclasses.replace(PRESETS[name])
+    return copy.deepcopy(PRESETS[name])  # callers may change it; the presets stay as defined
