@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
                        description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
-    p.add_argument("--preset", default="quick", help="smoke (~2 min CPU), quick (default, ~15 min CPU) or full (one GPU)")
+    p.add_argument("--preset", default="quick", help="smoke (~1 min on a 2-core CPU), quick (default, ~11 min) or full (one GPU)")
     p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
     p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
