@@ -100,7 +100,8 @@ def _prepare(pred, gt, protocol: Protocol, ndim: int) -> tuple[np.ndarray, np.nd
     return pred, gt
 
 
-def _psnr(pred: np.ndarray, gt: np.ndarray, data_range: float) -> float:
+def psnr_of(pred: np.ndarray, gt: np.ndarray, data_range: float = 1.0) -> float:
+    """PSNR in dB from one MSE over every element of two same-shaped arrays, as given (no protocol)."""
     mse = float(np.mean((pred - gt) ** 2))
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
@@ -122,7 +123,7 @@ def _temporal(pred: np.ndarray, gt: np.ndarray) -> float | None:
 def psnr(pred, gt, protocol: Protocol = Protocol()) -> float:
     """PSNR in dB of one frame (H, W, 3)."""
     p, g = _prepare(pred, gt, protocol, ndim=3)
-    return _psnr(p, g, protocol.data_range)
+    return psnr_of(p, g, protocol.data_range)
 
 
 def ssim(pred, gt, protocol: Protocol = Protocol()) -> float:
@@ -141,7 +142,7 @@ def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
     """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, plus the temporal error."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
     return {
-        "psnr": float(np.mean([_psnr(a, b, protocol.data_range) for a, b in zip(p, g)])),
+        "psnr": float(np.mean([psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)])),
         "ssim": float(np.mean([_ssim(a, b, protocol) for a, b in zip(p, g)])),
         "temporal": _temporal(p, g),
         "frames": int(p.shape[0]),

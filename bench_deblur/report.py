@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.metrics import psnr_of
 
 PAPER_RESULTS = Path(__file__).parent / "data" / "paper_results.json"
 SIZES = ("640x480", "1280x720")
@@ -606,11 +607,6 @@ def _load_samples(run: Run, rep: _Report) -> dict[str, Any] | None:
     return arrays
 
 
-def _crop_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
 def _qualitative(samples: dict[str, dict]) -> Figure:
     """Blurry / every model's output / sharp for the same test crop, with the crop's PSNR (RGB, data range 1)."""
     first = next(iter(samples.values()))
@@ -620,7 +616,7 @@ def _qualitative(samples: dict[str, dict]) -> Figure:
     for i, (title, img) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
-        sub = "" if i == len(panels) - 1 else f"\n{_crop_psnr(img, first['sharp']):.2f} dB"
+        sub = "" if i == len(panels) - 1 else f"\n{psnr_of(img.astype(np.float64), first['sharp'].astype(np.float64)):.2f} dB"
         ax.set_title(title + sub, fontsize=8)
         ax.set_axis_off()
     info = first["info"]

@@ -11,7 +11,6 @@ follows the same trajectory as an uninterrupted one.
 from __future__ import annotations
 
 import csv
-import math
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bench_deblur.config import RunConfig
 from bench_deblur.datasets import find_sequences
 from bench_deblur.errors import UserError
 from bench_deblur.loader import ClipDataset, validation_clips
+from bench_deblur.metrics import psnr_of
 from bench_deblur.registry import build_model
 from bench_deblur.synth import test_splits
 
@@ -45,11 +45,6 @@ def apply_weight_decay(model: keras.Model, weight_decay: float) -> None:
             variable.regularizer = keras.regularizers.L2(weight_decay)
 
 
-def psnr_db(pred: np.ndarray, target: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(pred, 0.0, 1.0) - target) ** 2))
-    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
-
-
 class ValidationPSNR(keras.callbacks.Callback):
     """Add ``val_psnr`` (dB, on fixed validation clips) to the logs at each epoch's end."""
 
@@ -59,7 +54,7 @@ class ValidationPSNR(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         pred = np.asarray(self.model.predict(self.x, batch_size=len(self.x), verbose=0))
-        logs["val_psnr"] = psnr_db(pred, self.y)
+        logs["val_psnr"] = psnr_of(np.clip(pred, 0.0, 1.0), self.y)
 
 
 class Checkpoint(keras.callbacks.Callback):
