@@ -124,7 +124,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    make_dataset(root, cfg, progress=not args.quiet)
+    make_dataset(root, cfg, progress=not args.quiet, workers=os.cpu_count() or 1)
     print(f"dataset ready: {root}")
 
 
@@ -134,7 +134,8 @@ def _train_config(args: argparse.Namespace):
     from bench_deblur.config import preset
 
     spec = preset(args.preset)
-    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "lr_decay", "lr_decay_steps",
+    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "schedule", "warmup_steps",
+              "lr_decay", "lr_decay_steps",
               "weight_decay", "clipnorm", "workers", "tensorboard")
     overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None and getattr(args, k) is not False}
     return spec, replace(spec.train, **overrides)
@@ -169,7 +170,7 @@ def _ensure_data(data: str | None, spec, quiet: bool) -> Path:
     root = Path(data or Path("data") / spec.preset)
     if data and (root / MANIFEST).exists():
         return root
-    make_dataset(root, spec.synth, progress=not quiet)
+    make_dataset(root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
     return root
 
 
@@ -315,6 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
     p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
     p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--schedule", choices=["exponential", "cosine"],
+                   help="learning-rate schedule: the paper's staircase decay, or cosine to 0 at --steps")
+    p.add_argument("--warmup-steps", type=_non_negative_int, help="linear warm-up steps (cosine schedule only)")
     p.add_argument("--lr-decay", type=float, help="learning-rate factor per decay interval (paper: 0.96)")
     p.add_argument("--lr-decay-steps", type=_positive_int, help="decay interval in steps (paper: 10,000)")
     p.add_argument("--weight-decay", type=float, help="L2 weight on the conv kernels (paper: 1e-5)")

@@ -18,15 +18,30 @@ from tqdm import tqdm
 from baselines.base import Streamer
 from bench_deblur import cost, fileio
 from bench_deblur.datasets import Sequence, find_sequences, load_sequence
-from bench_deblur.metrics import Protocol, sequence_metrics
+from bench_deblur.metrics import Protocol, frame_psnrs, sequence_metrics
 
 RUNTIME_SIZES = ((640, 480), (1280, 720))
 SAMPLE_CROP = 48
 
 
+BATCH_PIXELS = 2**23  # pixel-frames per batched call: 16 sequences x 24 frames x 128x128 fit; larger videos stream
+
+
 def deblur_sequence(model: keras.Model, blurry: np.ndarray) -> np.ndarray:
     """Stream a (N, H, W, 3) sequence through the model; returns (N, H, W, 3)."""
     return np.stack(list(Streamer(model).run(blurry)))
+
+
+def deblur_batch(model: keras.Model, videos: np.ndarray) -> np.ndarray:
+    """Deblur (S, N, H, W, 3) same-shaped sequences in one compiled call; equal to streaming each.
+
+    Frames are padded by edge replication to the cell's size multiple and cropped back, as
+    ``Streamer`` does; the whole-clip call runs the same cell with the same borders.
+    """
+    k = model.cell.size_multiple
+    h, w = videos.shape[2:4]
+    padded = np.pad(videos, ((0, 0), (0, 0), (0, -h % k), (0, -w % k), (0, 0)), mode="edge")
+    return np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(padded)))[:, :, :h, :w]
 
 
 def _mean(rows: list[dict], key: str) -> float | None:
@@ -36,6 +51,23 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 def _summary(rows: list[dict]) -> dict:
     return {key: _mean(rows, key) for key in ("psnr", "ssim", "temporal")}
+
+
+def _scored(pred: np.ndarray, sharp: np.ndarray, protocol: Protocol) -> dict:
+    """Sequence scores plus the per-frame PSNR (for warm-up and drift plots)."""
+    return {**sequence_metrics(pred, sharp, protocol), "psnr_frames": [round(v, 4) for v in frame_psnrs(pred, sharp, protocol)]}
+
+
+def _batches(loaded: list[tuple[Sequence, np.ndarray, np.ndarray]]) -> list[list[int]]:
+    """Indices of same-shaped sequences, grouped so a batch stays under ``BATCH_PIXELS``."""
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, blurry, _) in enumerate(loaded):
+        groups.setdefault(blurry.shape, []).append(i)
+    batches = []
+    for shape, members in groups.items():
+        size = max(1, BATCH_PIXELS // int(np.prod(shape[:3])))
+        batches.extend(members[j : j + size] for j in range(0, len(members), size))
+    return batches
 
 
 def evaluate_splits(
@@ -48,20 +80,26 @@ def evaluate_splits(
 ) -> dict[str, Any]:
     """Score ``model`` on each tau's test folder; per-sequence, per-tau and mean metrics.
 
-    ``blurry`` (per tau) and ``identity_mean`` score the blurry input itself on
-    the same frames, so every table can show the gain over doing nothing.
+    ``blurry_sequences`` and ``blurry`` (per tau) and ``identity_mean`` score the blurry input
+    itself on the same frames, so every table can show the gain over doing nothing and every
+    comparison can be paired by sequence. Same-sized sequences are deblurred together in one
+    call; a sequence too large for ``BATCH_PIXELS`` is streamed frame by frame.
     """
-    jobs = [(tau, seq) for tau, folder in sorted(splits.items()) for seq in find_sequences(folder, layout)]
-    results: dict[int, dict[str, dict]] = {}
-    blurry_scores: dict[int, list[dict]] = {}
-    for tau, seq in tqdm(jobs, desc=f"evaluate {model.name}", unit="seq", disable=not progress):
-        blurry, sharp = load_sequence(seq, max_frames=max_frames)
-        results.setdefault(tau, {})[seq.name] = sequence_metrics(deblur_sequence(model, blurry), sharp, protocol)
-        blurry_scores.setdefault(tau, []).append(sequence_metrics(blurry, sharp, protocol))
-    per_tau = {
-        str(tau): {**_summary(list(seqs.values())), "blurry": _summary(blurry_scores[tau]), "sequences": seqs}
-        for tau, seqs in results.items()
-    }
+    per_tau: dict[str, dict] = {}
+    folders = sorted(splits.items())
+    for tau, folder in tqdm(folders, desc=f"evaluate {model.name}", unit="split", disable=not progress):
+        loaded = [(seq, *load_sequence(seq, max_frames=max_frames)) for seq in find_sequences(folder, layout)]
+        outputs: dict[int, np.ndarray] = {}
+        for batch in _batches(loaded):
+            if len(batch) == 1 and loaded[batch[0]][1].size // 3 > BATCH_PIXELS:
+                outputs[batch[0]] = deblur_sequence(model, loaded[batch[0]][1])
+                continue
+            for i, pred in zip(batch, deblur_batch(model, np.stack([loaded[i][1] for i in batch]))):
+                outputs[i] = pred
+        seqs = {seq.name: _scored(outputs[i], sharp, protocol) for i, (seq, _, sharp) in enumerate(loaded)}
+        blurry = {seq.name: _scored(blur, sharp, protocol) for seq, blur, sharp in loaded}
+        per_tau[str(tau)] = {**_summary(list(seqs.values())), "blurry": _summary(list(blurry.values())),
+                             "sequences": seqs, "blurry_sequences": blurry}
     return {
         "protocol": protocol.to_dict(),
         "per_tau": per_tau,
@@ -86,33 +124,39 @@ def model_cost(model: keras.Model, measure_runtime: bool, runtime_frames: int = 
     return result
 
 
-def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = SAMPLE_CROP) -> None:
-    """Keep a crop of one test frame (blurry / output / sharp) and DTB's w map for the report.
+def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = 128) -> None:
+    """Keep a crop (up to ``crop`` px square) of one test frame and the cell's diagnostic maps, for the report.
 
+    Stores blurry / output / sharp (size, size, 3) and, for every map the cell's
+    ``diagnostics`` hook returns for that frame (e.g. DTB's ``blend_weight``), the
+    map averaged over channels, resampled to the frame by its shape ratio (nearest
+    neighbour) and cropped like the images: (size, size). ``info`` lists the maps.
     The report reads these arrays instead of running a model. The frame is the
     middle of the sequence, after the recurrence has warmed up.
     """
     blurry, sharp = load_sequence(seq)
     n = len(blurry) // 2
+    outputs, maps, padded = [], {}, blurry.shape[1:3]
     streamer = Streamer(model)
-    outputs, weight = [], None
-    step_with_blend = getattr(model.cell, "step_with_blend", None)
-    for frame in blurry:
-        for out in streamer.push(frame):
-            outputs.append(out)
-            if len(outputs) == n + 1 and step_with_blend is not None:
-                w = step_with_blend(streamer.last_window, streamer.last_states)[2]
-                if w is not None:
-                    weight = np.asarray(keras.ops.convert_to_numpy(w))[0].mean(axis=-1)
-    outputs.extend(streamer.flush())
-    h, w_ = blurry.shape[1:3]
-    size = min(crop, h, w_)
-    top, left = (h - size) // 2, (w_ - size) // 2
+    for out in streamer.run(blurry):
+        outputs.append(out)
+        if len(outputs) == n + 1:  # the step just taken made frame n: ask the cell what it saw
+            maps = model.cell.diagnostics(streamer.last_window, streamer.last_states)
+            padded = streamer.last_window.shape[1:3]  # the frame as the cell saw it (padded to its stride)
+    h, w = blurry.shape[1:3]
+    size = min(crop, h, w)
+    top, left = (h - size) // 2, (w - size) // 2
     window = (slice(top, top + size), slice(left, left + size))
     arrays = {"blurry": blurry[n][window], "output": np.clip(outputs[n][window], 0, 1), "sharp": sharp[n][window]}
-    if weight is not None:
-        arrays["blend_weight"] = weight[top // 2 : (top + size) // 2, left // 2 : (left + size) // 2]
-    info = {"sequence": seq.name, "frame": n, "top": top, "left": left, "size": size}
+    for name, value in sorted(maps.items()):
+        if name in arrays or name == "info":
+            raise ValueError(f"{type(model.cell).__name__}.diagnostics: map name {name!r} is reserved")
+        m = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float32)[0]
+        m = m.mean(axis=-1) if m.ndim == 3 else m
+        rows = (np.arange(padded[0]) * m.shape[0]) // padded[0]  # nearest neighbour by the shape ratio
+        cols = (np.arange(padded[1]) * m.shape[1]) // padded[1]
+        arrays[name] = m[np.ix_(rows, cols)][:h, :w][window]
+    info = {"sequence": seq.name, "frame": n, "top": top, "left": left, "size": size, "diagnostics": sorted(maps)}
     with fileio.atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, info=np.array(json.dumps(info)), **arrays)

@@ -18,8 +18,10 @@ from bench_deblur.errors import UserError
 
 #: ITU-R BT.601 luma weights, applied to RGB in [0, 1] without the 16..235 offset/scale.
 BT601_LUMA = (0.299, 0.587, 0.114)
-#: skimage defaults, written out so the record does not depend on a library's defaults.
-_SSIM_SETTINGS = {"win_size": 7, "gaussian_weights": False, "use_sample_covariance": True, "K1": 0.01, "K2": 0.03}
+#: Wang et al. (2004) as deblurring papers and BasicSR score it: an 11x11 Gaussian window of sigma 1.5
+#: (skimage derives the size from sigma) and population covariances; written out so the record does
+#: not depend on a library's defaults.
+_SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "K1": 0.01, "K2": 0.03}
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,15 @@ class Protocol:
     frames: which frames of a sequence count; "all" (border frames included,
         since an online deblurrer must output every frame).
     data_range: the intensity range of the images (1.0 for [0, 1] floats).
+    quantize: score predictions clipped to [0, data_range] and rounded to 8 bits, as papers
+        score the images they save (True, the default); False scores the float output as given.
     """
 
     color: str = "rgb"
     crop_border: int = 0
     frames: str = "all"
     data_range: float = 1.0
+    quantize: bool = True
 
     def __post_init__(self) -> None:
         if self.color not in ("rgb", "y"):
@@ -51,6 +56,8 @@ class Protocol:
             raise UserError(f"protocol.frames: expected 'all', got {self.frames!r}")
         if not self.data_range > 0:
             raise UserError(f"protocol.data_range: expected a positive number, got {self.data_range!r}")
+        if not isinstance(self.quantize, bool):
+            raise UserError(f"protocol.quantize: expected true or false, got {self.quantize!r}")
 
     def to_dict(self) -> dict:
         """Everything needed to recompute a number: the fields plus the exact metric definitions."""
@@ -63,8 +70,10 @@ class Protocol:
         return {
             **dataclasses.asdict(self),
             "color_space": color,
-            "preprocessing": f"convert colour, then crop {self.crop_border} px from every edge; "
-            "predictions are scored as given (no clipping, no quantisation)",
+            "preprocessing": (
+                "predictions clipped to [0, data_range] and rounded to 8 bits (as saved images), "
+                if self.quantize else "predictions scored as given (no clipping, no quantisation), "
+            ) + f"then convert colour and crop {self.crop_border} px from every edge",
             "psnr": "per frame 10*log10(data_range^2 / MSE), MSE over all pixels and channels; "
             "inf when MSE == 0; sequence score = mean over frames",
             "ssim": {
@@ -82,15 +91,18 @@ class Protocol:
 def _prepare(pred, gt, protocol: Protocol, ndim: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate shapes, convert to float64, apply colour conversion and border crop."""
     pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    if protocol.quantize:
+        scale = 255 / protocol.data_range
+        pred = np.round(np.clip(pred, 0, protocol.data_range) * scale) / scale
     kind = "(H, W, 3)" if ndim == 3 else "(N, H, W, 3)"
     if pred.shape != gt.shape or pred.ndim != ndim or pred.shape[-1] != 3:
         raise UserError(f"pred/gt: expected two arrays of the same shape {kind}, got {pred.shape} and {gt.shape}")
     c = protocol.crop_border
     h, w = pred.shape[-3:-1]
-    if h - 2 * c < 7 or w - 2 * c < 7:
+    if h - 2 * c < 11 or w - 2 * c < 11:
         raise UserError(
             f"pred/gt: {h}x{w} frames leave {h - 2 * c}x{w - 2 * c} pixels after protocol.crop_border={c}; "
-            "SSIM needs at least 7x7"
+            "SSIM (11x11 Gaussian window) needs at least 11x11"
         )
     if protocol.color == "y":
         pred, gt = pred @ np.array(BT601_LUMA), gt @ np.array(BT601_LUMA)
@@ -136,6 +148,12 @@ def temporal_error(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> float |
     """Mean absolute error between frame-to-frame differences (flicker); None for a 1-frame sequence."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
     return _temporal(p, g)
+
+
+def frame_psnrs(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> list[float]:
+    """PSNR of every frame of a sequence (N, H, W, 3), in order."""
+    p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
+    return [psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)]
 
 
 def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:

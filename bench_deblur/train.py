@@ -24,7 +24,6 @@ from bench_deblur.errors import UserError
 from bench_deblur.loader import ClipDataset, validation_clips
 from bench_deblur.metrics import psnr_of
 from bench_deblur.registry import build_model
-from bench_deblur.synth import test_splits
 
 CHECKPOINT = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -102,8 +101,18 @@ class Deadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def learning_rate(cfg):
+    """The recipe's learning-rate schedule (a function of the optimizer step, so resuming keeps it)."""
+    if cfg.schedule == "cosine":
+        if cfg.warmup_steps:
+            return keras.optimizers.schedules.CosineDecay(0.0, cfg.steps - cfg.warmup_steps, warmup_target=cfg.lr,
+                                                          warmup_steps=cfg.warmup_steps)
+        return keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.steps)
+    return keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.lr_decay_steps, cfg.lr_decay, staircase=True)
+
+
 def _compile(model: keras.Model, cfg) -> None:
-    schedule = keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.lr_decay_steps, cfg.lr_decay, staircase=True)
+    schedule = learning_rate(cfg)
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm), loss="mse", run_eagerly=cfg.run_eagerly)
 
 
@@ -142,16 +151,16 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
         return model, True
 
     train_seqs = find_sequences(data_root / "train")
-    splits = test_splits(data_root)
-    val_tau = sorted(splits)[len(splits) // 2]
     data = ClipDataset(
         train_seqs, clip_len=cfg.clip_len, crop=cfg.crop, batch_size=cfg.batch_size,
         steps_per_epoch=cfg.steps_per_epoch, seed=run.seed, workers=cfg.workers,
     )
     data.epoch = initial_epoch
     # The same clips for every run and seed, so validation curves are comparable; they only monitor
-    # training (the final model is always the one evaluated, there is no model selection).
-    val_x, val_y = validation_clips(find_sequences(data_root / splits[val_tau]), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
+    # training (the final model is always the one evaluated, there is no model selection). They come
+    # from the training side, never from a test split: the dataset's val split, else training sequences.
+    val_root = data_root / "val" if (data_root / "val").is_dir() else data_root / "train"
+    val_x, val_y = validation_clips(find_sequences(val_root), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
     # The log row of an epoch is written before its checkpoint: a kill in between leaves a row that the
     # resumed run truncates and writes again, never a checkpointed epoch without its row.
     callbacks = [

@@ -1,0 +1,347 @@
+"""Render a synthetic dataset: the plan of scenes, Eq. 1 blur, PNG frames and ``manifest.json``.
+
+Eq. 1 (Kim et al. 2017): blurry frame ``n`` is the mean of ``tau`` consecutive sharp high-rate
+frames starting at ``offset + n*T``; its ground truth is the centre frame of that window. The
+sharp frames are quantised to 8 bits first (as a real 8-bit high-speed camera would), so
+re-averaging the frames kept with ``keep_hfr`` reproduces the blurry PNG within half a grey
+level. With ``gamma`` set, the average is taken in linear light (``x**gamma``, mean,
+``**(1/gamma)``), as BSD-style data does.
+
+Default spacing rule (``spacing=None``): ``T = clamp(tau_max, tau, 2*tau - 1)`` where
+``tau_max`` is the largest tau in the config, i.e. one fixed frame rate for every split wherever
+``tau <= T < 2*tau`` allows it (only the exposure changes). Windows are shifted by
+``offset = (tau_max - tau) // 2`` so that their centres line up: test splits with the same T
+share exactly the same ground-truth frames, and all test splits share the same scenes.
+
+Splits: ``train`` (one tau per sequence, mixed as in the paper), ``val`` (train-side textures,
+its own seeds: what training monitors) and one ``test_tauXX`` per test tau. Train and val scenes
+use only :data:`TRAIN_PHOTOS` and seeds ``[seed, 0 or 2, i]``; test scenes use only
+:data:`TEST_PHOTOS` and seeds ``[seed, 1, i]``. Backgrounds are dead-leaves images or photos of
+the split (``*_photo_fraction``), so every training scene is a new image.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio.v3 as iio
+import numpy as np
+from tqdm import tqdm
+
+from bench_deblur.errors import UserError
+from bench_deblur.fileio import atomic_path, read_json, write_json, write_text
+from bench_deblur.synth.scene import Scene
+from bench_deblur.synth.textures import PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS
+
+GENERATOR_VERSION = 2
+MANIFEST = "manifest.json"
+MARKER = ".synth-incomplete"
+SPLIT_KINDS = ("train", "val", "test")
+
+
+@dataclass
+class SynthConfig:
+    """Everything that determines a synthetic dataset; stored verbatim in ``manifest.json``."""
+
+    seed: int = 0
+    height: int = 128
+    width: int = 128
+    frames: int = 24  # blurry frames per test (and val) sequence; every one is scored
+    train_frames: int | None = None  # blurry frames per training sequence; None = ``frames``
+    train_sequences: int = 4  # distinct training scenes
+    val_sequences: int = 0  # validation scenes (train-side textures, own seeds)
+    test_sequences: int = 2  # held-out scenes, each rendered at every test tau
+    train_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
+    test_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
+    spacing: int | None = None  # T; None = the default rule in the module docstring
+    gamma: float | None = None  # 2.2 = average in linear light; None = average the sRGB values
+    noise_std: float = 0.0  # Gaussian sensor noise added to blurry frames, in [0, 1] units
+    keep_hfr: bool = False  # also write the high-rate frames used, as <seq>/hfr/<index>.png
+    speed: tuple[float, float] = (0.18, 0.7)  # camera RMS speed, px per high-rate frame, log-uniform
+    train_photo_fraction: float = 0.25  # share of train/val scenes on a photo; the rest dead leaves
+    test_photo_fraction: float = 0.5  # share of test scenes on a held-out photo; the rest dead leaves
+    shake: float = 0.4  # hand-shake RMS speed relative to the sequence's camera speed
+    rotation_deg: float = 2.0  # largest camera roll
+    zoom: float = 0.05  # largest |log zoom|
+    objects: tuple[int, int] = (0, 3)  # min, max foreground objects per scene
+    object_speed: float = 1.0  # object speed relative to a draw from ``speed``
+    background_scale: float = 2.0  # background side / view long side (room to pan)
+
+
+def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: int = 1) -> dict:
+    """Write the ``train``, ``val`` and ``test_tauXX`` splits under ``root``; return the manifest.
+
+    Idempotent: an existing manifest for the same config and generator version is returned
+    as is. Frames are written atomically and ``manifest.json`` last, so a folder without a
+    manifest is an interrupted run; a marker file proves the folder is ours to clear and redo.
+    With ``workers > 1`` scenes render in that many spawned processes (the calling script needs
+    the ``if __name__ == "__main__":`` guard, as the CLI has); the output does not depend on it.
+    """
+    root = Path(root)
+    cfg = validated(cfg)
+    config = _jsonable(dataclasses.asdict(cfg))
+    manifest_path = root / MANIFEST
+    if manifest_path.exists():
+        old = read_json(manifest_path)
+        if old.get("generator_version") == GENERATOR_VERSION and old.get("config") == config:
+            return old
+        if old.get("generator") != __package__:
+            raise UserError(f"{manifest_path}: not a bench_deblur.synth manifest; choose an empty dataset folder")
+    elif root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
+        raise UserError(f"{root}: folder is not empty and holds no synthetic dataset; choose an empty dataset folder")
+    root.mkdir(parents=True, exist_ok=True)
+    write_text(root / MARKER, "generation in progress\n")
+    manifest_path.unlink(missing_ok=True)
+    for old_split in root.iterdir():
+        if old_split.is_dir() and re.fullmatch(r"train|val|test_tau\d+", old_split.name):
+            shutil.rmtree(old_split)
+
+    tau_max = max(cfg.train_taus + cfg.test_taus)
+    jobs = plan(cfg, tau_max)
+    workers = max(1, min(workers, len(jobs)))
+    splits: dict[str, dict] = {}
+    total = sum(len(needed_frames(windows)) for _, windows in jobs)
+    with tqdm(total=total, desc="synth", unit="frame", disable=not progress) as bar:
+        for (scene, windows), records in zip(jobs, _render_all(root, cfg, jobs, workers, bar)):
+            for split, record in records.items():
+                entry = splits.setdefault(split, {"tau": windows[split]["tau"] if split.startswith("test") else None,
+                                                  "sequences": {}})
+                entry["sequences"][scene["name"]] = record
+    manifest = {
+        "generator": __package__,
+        "generator_version": GENERATOR_VERSION,
+        "seed": cfg.seed,
+        "config": config,
+        "resolution": [cfg.height, cfg.width],
+        "gamma": cfg.gamma,
+        "photos": {"train": list(TRAIN_PHOTOS), "test": list(TEST_PHOTOS)},
+        "scenes": {kind: len({s["seed"][2] for s, _ in jobs if s["kind"] == kind}) for kind in SPLIT_KINDS},
+        "motion_rule": (f"camera RMS speed log-uniform in [{cfg.speed[0]}, {cfg.speed[1]}] px per high-rate "
+                        "frame for every scene, independent of its content; objects draw their own"),
+        "spacing_rule": f"T = {cfg.spacing}" if cfg.spacing else f"T = clamp({tau_max}, tau, 2*tau - 1)",
+        "offset_rule": f"offset = ({tau_max} - tau) // 2; blurry n averages hfr[offset + n*T : offset + n*T + tau]",
+        "test_splits": {str(tau): split_name(tau) for tau in cfg.test_taus},
+        "splits": dict(sorted(splits.items())),
+    }
+    write_json(manifest_path, manifest)
+    (root / MARKER).unlink()
+    return read_json(manifest_path)
+
+
+def dataset_hash(root: Path) -> str:
+    """sha256 of ``manifest.json``: it lists a hash of every frame, so it pins the whole dataset."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (not a generated dataset)")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_splits(root: Path) -> dict[int, str]:
+    """``{tau: split folder name}`` of a generated dataset, in increasing tau."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (not a generated dataset)")
+    manifest = read_json(path)
+    return {int(tau): name for tau, name in sorted(manifest["test_splits"].items(), key=lambda kv: int(kv[0]))}
+
+
+test_splits.__test__ = False  # its name matches pytest's pattern; keep tests importing it from collecting it
+
+
+def spacing_for(tau: int, cfg: SynthConfig) -> int:
+    """T for one tau: ``cfg.spacing`` or the documented default rule."""
+    if cfg.spacing is not None:
+        return cfg.spacing
+    return min(max(max(cfg.train_taus + cfg.test_taus), tau), 2 * tau - 1)
+
+
+def blur_window(n: int, tau: int, spacing: int, tau_max: int) -> range:
+    """High-rate frame indices averaged into blurry frame ``n`` (Eq. 1, centre-aligned offset)."""
+    start = (tau_max - tau) // 2 + n * spacing
+    return range(start, start + tau)
+
+
+def split_name(tau: int) -> str:
+    return f"test_tau{tau:02d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and planning
+
+
+def validated(cfg: SynthConfig) -> SynthConfig:
+    """Check every option and normalise sequences to tuples (configs may come from JSON)."""
+    cfg = dataclasses.replace(cfg, train_taus=tuple(cfg.train_taus), test_taus=tuple(cfg.test_taus),
+                              objects=tuple(cfg.objects), speed=tuple(cfg.speed))
+    for name in ("seed", "height", "width", "frames", "train_sequences", "val_sequences", "test_sequences"):
+        value = getattr(cfg, name)
+        low = {"seed": 0, "height": 16, "width": 16, "frames": 1}.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise UserError(f"{name}={value!r}: expected an integer >= {low}")
+    if cfg.train_frames is not None and (not isinstance(cfg.train_frames, int) or isinstance(cfg.train_frames, bool)
+                                         or cfg.train_frames < 1):
+        raise UserError(f"train_frames={cfg.train_frames!r}: expected an integer >= 1 or None")
+    if cfg.train_sequences + cfg.val_sequences + cfg.test_sequences == 0:
+        raise UserError("train_sequences=0, val_sequences=0, test_sequences=0: expected at least one sequence")
+    for name in ("train_taus", "test_taus"):
+        taus = getattr(cfg, name)
+        if not taus:
+            raise UserError(f"{name}=(): expected at least one tau")
+        for tau in taus:
+            if not isinstance(tau, int) or isinstance(tau, bool) or tau < 1 or tau % 2 == 0:
+                raise UserError(f"{name}: tau={tau!r}: expected a positive odd integer")
+    if cfg.spacing is not None:
+        for tau in sorted(set(cfg.train_taus + cfg.test_taus)):
+            if not isinstance(cfg.spacing, int) or not tau <= cfg.spacing < 2 * tau:
+                raise UserError(f"spacing T={cfg.spacing}: expected tau <= T < 2*tau for tau={tau}")
+    if cfg.gamma is not None and not cfg.gamma > 0:
+        raise UserError(f"gamma={cfg.gamma}: expected a positive number or None")
+    for name in ("noise_std", "shake", "rotation_deg", "zoom", "object_speed"):
+        if not getattr(cfg, name) >= 0:
+            raise UserError(f"{name}={getattr(cfg, name)}: expected a number >= 0")
+    if len(cfg.speed) != 2 or not 0 < cfg.speed[0] <= cfg.speed[1]:
+        raise UserError(f"speed={cfg.speed}: expected (low, high) px per frame with 0 < low <= high")
+    for name in ("train_photo_fraction", "test_photo_fraction"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise UserError(f"{name}={getattr(cfg, name)}: expected a number in [0, 1]")
+    if not cfg.background_scale >= 1.5:
+        raise UserError(f"background_scale={cfg.background_scale}: expected a number >= 1.5")
+    if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
+        raise UserError(f"objects={cfg.objects}: expected (min, max) with 0 <= min <= max")
+    return cfg
+
+
+def _background(kind: str, i: int, count: int, fraction: float, order: np.ndarray) -> str:
+    """Scene i's background: the first ``round(fraction * count)`` scenes cycle through the photos."""
+    if i < round(fraction * count):
+        photos = PHOTOS["test" if kind == "test" else "train"]["backgrounds"]
+        return photos[order[i % len(order)]]
+    return "dead_leaves"
+
+
+def plan(cfg: SynthConfig, tau_max: int) -> list[tuple[dict, dict[str, dict]]]:
+    """One job per scene: its seed, background, and the (tau, T, windows) of every split that uses it.
+
+    Train and val taus are seeded shuffles of balanced lists ("mixed as in the paper"); the scene
+    seeds do not depend on the taus, so changing taus never changes the scenes.
+    """
+    jobs = []
+    counts = {"train": cfg.train_sequences, "val": cfg.val_sequences, "test": cfg.test_sequences}
+    for k, kind in enumerate(SPLIT_KINDS):
+        count = counts[kind]
+        fraction = cfg.test_photo_fraction if kind == "test" else cfg.train_photo_fraction
+        photos = PHOTOS["test" if kind == "test" else "train"]["backgrounds"]
+        order = np.random.default_rng([cfg.seed, 3, k]).permutation(len(photos))
+        balanced = [cfg.train_taus[i % len(cfg.train_taus)] for i in range(count)]
+        taus = np.random.default_rng([cfg.seed, 2, k]).permutation(balanced) if balanced else []
+        frames = cfg.train_frames or cfg.frames if kind == "train" else cfg.frames
+        for i in range(count):
+            scene = {"name": f"seq{i:03d}", "kind": kind, "seed": [cfg.seed, {"train": 0, "test": 1, "val": 2}[kind], i],
+                     "background": _background(kind, i, count, fraction, order)}
+            windows = {}
+            for tau in (list(cfg.test_taus) if kind == "test" else [int(taus[i])]):
+                spacing = spacing_for(tau, cfg)
+                windows[split_name(tau) if kind == "test" else kind] = {
+                    "tau": tau, "spacing": spacing, "offset": (tau_max - tau) // 2,
+                    "windows": [blur_window(n, tau, spacing, tau_max) for n in range(frames)]}
+            jobs.append((scene, windows))
+    return jobs
+
+
+def needed_frames(windows: dict[str, dict]) -> list[int]:
+    """The union of high-rate frames any split of this scene averages: nothing else is rendered."""
+    return sorted({t for split in windows.values() for window in split["windows"] for t in window})
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _render_all(root: Path, cfg: SynthConfig, jobs: list, workers: int, bar: tqdm):
+    """Yield each job's records in plan order, rendering in ``workers`` spawned processes."""
+    if workers <= 1:
+        for scene, windows in jobs:
+            yield render_sequence(root, cfg, scene, windows)
+            bar.update(len(needed_frames(windows)))
+        return
+    # spawn, not fork: the caller may already hold TensorFlow's threads, which fork would copy half-alive.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(render_sequence, root, cfg, scene, windows) for scene, windows in jobs]
+        try:
+            for future, (_, windows) in zip(futures, jobs):
+                yield future.result()
+                bar.update(len(needed_frames(windows)))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[str, dict]) -> dict:
+    """Render a scene's needed high-rate frames once and stream them into every split's blur.
+
+    Windows never overlap (T >= tau), so each split keeps a single running sum. The record
+    includes the camera speed and ``input_psnr``, the blurry frames' mean PSNR against their
+    ground truth, so the calibration of any generated dataset can be read off its manifest.
+    """
+    renderer = Scene(cfg, scene)
+    gamma = cfg.gamma
+    noise_rng = np.random.default_rng(scene["seed"] + [4])
+    state = {split: {"n": 0, "sum": None, "files": {}, "psnr": []} for split in windows}
+    for t in needed_frames(windows):
+        sharp = np.round(renderer.render(t) * 255).astype(np.uint8)
+        linear = sharp.astype(np.float64) / 255
+        if gamma is not None:
+            linear = linear ** gamma
+        for split, spec in windows.items():
+            st = state[split]
+            if st["n"] >= len(spec["windows"]) or t not in spec["windows"][st["n"]]:
+                continue
+            window = spec["windows"][st["n"]]
+            seq_dir = root / split / scene["name"]
+            st["sum"] = linear if st["sum"] is None else st["sum"] + linear
+            if cfg.keep_hfr:
+                st["files"][f"hfr/{t:06d}.png"] = write_png(seq_dir / "hfr" / f"{t:06d}.png", sharp)
+            if t == window[len(window) // 2]:
+                st["files"][f"sharp/{st['n']:06d}.png"] = write_png(seq_dir / "sharp" / f"{st['n']:06d}.png", sharp)
+                st["sharp"] = sharp
+            if t == window[-1]:
+                blur = st["sum"] / len(window)
+                if gamma is not None:
+                    blur = blur ** (1 / gamma)
+                if cfg.noise_std:
+                    blur = blur + noise_rng.normal(0, cfg.noise_std, blur.shape)
+                blur8 = np.round(np.clip(blur, 0, 1) * 255).astype(np.uint8)
+                st["files"][f"blur/{st['n']:06d}.png"] = write_png(seq_dir / "blur" / f"{st['n']:06d}.png", blur8)
+                mse = np.mean((blur8.astype(np.float64) - st["sharp"]) ** 2) / 255 ** 2
+                st["psnr"].append(10 * np.log10(1 / max(mse, 1e-10)))
+                st["n"], st["sum"] = st["n"] + 1, None
+    return {split: {"tau": spec["tau"], "spacing": spec["spacing"], "offset": spec["offset"],
+                    "frames": len(spec["windows"]), "seed": scene["seed"], "background": scene["background"],
+                    "objects": renderer.object_textures, "camera_speed_px": round(renderer.speed, 4),
+                    "input_psnr": round(float(np.mean(state[split]["psnr"])), 3),
+                    "files": dict(sorted(state[split]["files"].items()))}
+            for split, spec in windows.items()}
+
+
+def write_png(path: Path, image: np.ndarray) -> str:
+    """Encode in memory, hash, write atomically; returns the sha256 of the file's bytes."""
+    encoded = iio.imwrite("<bytes>", image, extension=".png")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(encoded)
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _jsonable(obj: Any) -> Any:
+    """The form a value takes after a JSON round trip (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(obj))
