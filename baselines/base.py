@@ -56,7 +56,8 @@ class DeblurCell(keras.layers.Layer):
     the optional global skip (output = centre blurry frame + prediction). An empty
     ``state_channels`` means a stateless cell; it carries one dummy (B, 1) state
     because ``keras.layers.RNN`` needs at least one. ``size_multiple`` is what
-    frame sizes must divide by (the network's total stride).
+    frame sizes must divide by (the network's total stride). ``diagnostics`` may be
+    overridden to expose internal maps (e.g. DTB's blending weight) to the report.
     """
 
     size_multiple = 2
@@ -95,6 +96,19 @@ class DeblurCell(keras.layers.Layer):
 
     def compute_output_shape(self, window_shape, states_shape=None):
         return tuple(window_shape[:-1]) + (3,)
+
+    def diagnostics(self, window, states) -> dict:
+        """Internal maps of one step, for the report; none by default.
+
+        Called (outside training) with the window and the states a step was taken
+        from, e.g. ``Streamer.last_window`` and ``Streamer.last_states``; returns
+        ``{name: tensor}`` with each map shaped (B, h, w) or (B, h, w, C), at any
+        resolution that divides the (padded) frame, such as DTB's blending weight
+        ``{"blend_weight": w}`` at half resolution. The evaluation averages channels,
+        resamples each map to the frame by its shape ratio and stores it with the
+        sample crops; the report draws every map it finds.
+        """
+        return {}
 
     def get_config(self) -> dict:
         return {**super().get_config(), "m": self.m, "width": self.width, "global_skip": self.global_skip}
@@ -220,7 +234,7 @@ class Streamer:
         window = np.concatenate(self._window, axis=-1)[None]
         if self._states is None:
             self._states = self.cell.get_initial_state_like(window)
-        # Kept (not copied) so a caller can inspect the step just taken, e.g. DTB's w map.
+        # Kept (not copied) so a caller can inspect the step just taken (``DeblurCell.diagnostics``).
         self.last_window, self.last_states = window, self._states
         out, self._states = self.step_fn(window, self._states)
         self._pending -= 1

@@ -181,6 +181,13 @@ class EncoderDecoderCell(DeblurCell):
         image, new_states, _ = self.step_with_blend(window, states)
         return image, new_states
 
+    def diagnostics(self, window, states) -> dict:
+        """DTB's blending weight w, (B, H/2, W/2, C), as ``blend_weight``; nothing without DTB."""
+        if self.dtb is None:
+            return {}
+        w = self.step_with_blend(window, list(states))[2]
+        return {"blend_weight": w}
+
     def step_with_blend(self, window, states):
         """One frame; also returns DTB's blending weight w (None without DTB) for inspection."""
         feedback, *blend_state = states

@@ -21,7 +21,6 @@ from bench_deblur.datasets import Sequence, find_sequences, load_sequence
 from bench_deblur.metrics import Protocol, frame_psnrs, sequence_metrics
 
 RUNTIME_SIZES = ((640, 480), (1280, 720))
-SAMPLE_CROP = 48
 
 
 BATCH_PIXELS = 2**23  # pixel-frames per batched call: 16 sequences x 24 frames x 128x128 fit; larger videos stream

@@ -27,15 +27,20 @@ TABLES = [
     "main_psnr",
     "main_ssim",
     "main_temporal",
+    "main_paired",
+    "main_per_sequence",
     "cost",
     "inputs",
+    "inputs_paired",
     "placement",
+    "placement_paired",
     "paper_psnr_by_tau",
     "paper_psnr_by_inputs",
     "paper_vs_ours",
 ]
 FIGURES = [
     "psnr_vs_tau",
+    "psnr_vs_frame",
     "psnr_vs_runtime",
     "training_curves",
     "qualitative",
@@ -45,7 +50,18 @@ FIGURES = [
 ]
 
 
-def write_run(root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None) -> Path:
+SEQ_OFFSET = {"seq0": -0.1, "seq1": 0.1}  # per-sequence PSNR around the tau mean, scaled per seed and model
+WARMUP = (-0.3, -0.1, 0.1, 0.1, 0.1, 0.1)  # per-frame PSNR around the sequence mean (mean 0): a warm-up
+
+
+def sequence_scores(psnr: float, blurry: bool = False) -> dict:
+    frames = [psnr + (0 if blurry else w) for w in WARMUP]
+    return {"psnr": psnr, "ssim": 0.8, "temporal": 0.02, "frames": 6, "psnr_frames": frames}
+
+
+def write_run(
+    root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None, old_schema=False
+) -> Path:
     kwargs = kwargs or {}
     extras = "".join(f"-{k}_{v}" for k, v in sorted(kwargs.items()))
     run_id = f"{name}-m{m}{extras}-s{seed}"
@@ -73,15 +89,23 @@ def write_run(root: Path, name: str, seed: int, groups: list[str], m: int = 1, v
         "scale_note": "toy: fabricated test results",
     }
     base = BASE[name] + SEED_OFFSET[seed] + 0.3 * (m - 1) + (0.1 if variant == "mid_encoder" else 0.0)
+    spread = (1 + 0.5 * seed) * (1 + 0.2 * list(BASE).index(name))
     per_tau = {
         str(t): {
             "psnr": base - 0.5 * i,
             "ssim": 0.8 - 0.01 * i,
             "temporal": 0.02 + 0.001 * i,
-            "sequences": {"seq0": {"psnr": base - 0.5 * i, "ssim": 0.8, "temporal": 0.02, "frames": 6}},
+            "blurry": {"psnr": 24.0 - 0.5 * i, "ssim": 0.7, "temporal": 0.03},
+            "sequences": {s: sequence_scores(base - 0.5 * i + o * spread) for s, o in SEQ_OFFSET.items()},
+            "blurry_sequences": {s: sequence_scores(24.0 - 0.5 * i + o, blurry=True) for s, o in SEQ_OFFSET.items()},
         }
         for i, t in enumerate(TAUS)
     }
+    if old_schema:  # results written before per-frame PSNR and per-sequence blurry scores existed
+        for scores in per_tau.values():
+            del scores["blurry_sequences"], scores["blurry"]
+            for seq in scores["sequences"].values():
+                del seq["psnr_frames"]
     mean = {k: float(np.mean([v[k] for v in per_tau.values()])) for k in ("psnr", "ssim", "temporal")}
     fps = 1000.0 / (1 + 10 * list(BASE).index(name))
     runtime = {
@@ -132,7 +156,7 @@ def write_run(root: Path, name: str, seed: int, groups: list[str], m: int = 1, v
     return run
 
 
-def fabricate(root: Path, groups=("main", "inputs", "placement")) -> Path:
+def fabricate(root: Path, groups=("main", "inputs", "placement"), old_schema=False) -> Path:
     results = root / "toy"
     for name in BASE:
         for seed in range(3):
@@ -141,12 +165,14 @@ def fabricate(root: Path, groups=("main", "inputs", "placement")) -> Path:
                 g.append("inputs")
             if seed == 0 and name in ("strcnn", "strcnn_dtb") and "placement" in groups:
                 g.append("placement")
-            write_run(results, name, seed, g, variant={"strcnn": "none", "strcnn_dtb": "after_encoder"}.get(name))
+            variant = {"strcnn": "none", "strcnn_dtb": "after_encoder"}.get(name)
+            write_run(results, name, seed, g, variant=variant, old_schema=old_schema)
     if "inputs" in groups:
         for name in ("cnn", "strcnn", "strcnn_dtb"):
-            write_run(results, name, 0, ["inputs"], m=2)
+            write_run(results, name, 0, ["inputs"], m=2, old_schema=old_schema)
     if "placement" in groups:
-        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs={"placement": "mid_encoder"})
+        kwargs = {"placement": "mid_encoder"}
+        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs=kwargs, old_schema=old_schema)
     (results / "sweep.json").write_text(json.dumps({"preset": "toy", "seeds": [0, 1, 2]}))
     return results
 
@@ -209,9 +235,11 @@ def test_main_table_values_and_ci(built):
     gain = data[(data["label"] == "strcnn_dtb (m=1)") & (data["tau"] == "gain_over_blurry")].iloc[0]
     assert gain["mean"] == pytest.approx(28.2 - 0.5 - 24.0)
     md = (out / "tables" / "main_psnr.md").read_text()
-    assert f"27.20 ± {half:.2f}" in md and "blurry input (no deblurring)" in md
-    lines = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ") and "(m=1)" in line]
-    assert lines == ["identity (m=1)", "cnn (m=1)", "strcnn (m=1)", "strcnn_dtb (m=1)"]  # ranked by PSNR
+    assert f"27.20 ± {half:.2f}" in md and md.count("blurry input (identity floor)") == 1
+    rows = [line.split("|")[1].strip() for line in md.splitlines()[4:] if line.startswith("| ")]
+    # one floor row, model rows ranked best first, the identity model not repeated as a row of its own
+    assert rows == ["strcnn_dtb (m=1)", "strcnn (m=1)", "cnn (m=1)", "blurry input (identity floor)"]
+    assert "| **28.20 ± " in md  # the best value of the column in bold
 
 
 def test_inputs_placement_cost_and_paper_tables(built):
@@ -219,7 +247,8 @@ def test_inputs_placement_cost_and_paper_tables(built):
     inputs = (out / "tables" / "inputs.md").read_text()
     assert "| input frames (2m+1)" in inputs and "| 5 " in inputs
     placement = pd.read_csv(out / "tables" / "placement.csv", dtype={"tau": str})
-    assert sorted(placement["variant"].unique()) == ["after_encoder", "mid_encoder", "none"]
+    variants = set(placement["variant"]) - {"blurry input (identity floor)"}
+    assert sorted(variants) == ["after_encoder", "mid_encoder", "none"]
     cost = pd.read_csv(out / "tables" / "cost.csv").set_index("model")
     assert cost.loc["cnn (m=1)", "fps 640x480"] == pytest.approx(1000 / 11)
     assert cost.loc["cnn (m=1)", "GMACs 1280x720"] == 4.5 and cost.loc["cnn (m=1)", "timed runs"] == 1

@@ -1,4 +1,4 @@
-"""Synthetic data: Eq. 1 exactness, determinism, split disjointness, tau-only variation, calibration."""
+"""Synthetic data: Eq. 1 exactness, determinism, split disjointness, tau-only variation, calibration, scene variety."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 
 from bench_deblur import synth
+from bench_deblur.synth import scene as synth_scene
+from bench_deblur.synth import textures, writer
 from bench_deblur.datasets import find_sequences, load_sequence
 from bench_deblur.errors import UserError
 from bench_deblur.synth import SynthConfig, dataset_hash, make_dataset, test_splits  # noqa: F401 (__test__ = False)
 
-TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, test_sequences=1, keep_hfr=True)
+TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, val_sequences=1, test_sequences=1,
+                   keep_hfr=True, train_photo_fraction=0.5, test_photo_fraction=1.0, objects=(2, 4))
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,8 @@ def test_layout_manifest_and_hashes(tiny):
                                  15: "test_tau15"}
     assert manifest["config"] == json.loads(json.dumps(dataclasses.asdict(TINY)))
     assert manifest["resolution"] == [32, 48] and manifest["seed"] == 3 and manifest["gamma"] is None
-    assert set(manifest["splits"]) == {"train", *test_splits(root).values()}
+    assert set(manifest["splits"]) == {"train", "val", *test_splits(root).values()}
+    assert manifest["scenes"] == {"train": 2, "val": 1, "test": 1}
     for split, entry in manifest["splits"].items():
         sequences = find_sequences(root / split)
         assert [s.name for s in sequences] == sorted(entry["sequences"])
@@ -66,24 +70,25 @@ def test_layout_manifest_and_hashes(tiny):
             assert seq["tau"] <= seq["spacing"] < 2 * seq["tau"]
             assert len([f for f in seq["files"] if f.startswith("blur/")]) == 4
             for rel, digest in seq["files"].items():
-                assert synth.hashlib.sha256((root / split / name / rel).read_bytes()).hexdigest() == digest
-    assert not (root / synth._MARKER).exists()
+                assert writer.hashlib.sha256((root / split / name / rel).read_bytes()).hexdigest() == digest
+            assert seq["camera_speed_px"] > 0 and np.isfinite(seq["input_psnr"])
+    assert not (root / writer.MARKER).exists()
 
 
 def test_eq1_blur_is_mean_of_kept_hfr_frames(tiny):
     root, manifest = tiny
-    assert _check_eq1(root, manifest, gamma=None) == 4 * (2 + 5)
+    assert _check_eq1(root, manifest, gamma=None) == 4 * (2 + 1 + 5)
 
 
 def test_eq1_in_linear_light(tmp_path):
-    cfg = dataclasses.replace(TINY, train_sequences=1, test_taus=(7, 11), train_taus=(9,), gamma=2.2)
+    cfg = dataclasses.replace(TINY, train_sequences=1, val_sequences=0, test_taus=(7, 11), train_taus=(9,), gamma=2.2)
     manifest = make_dataset(tmp_path / "g", cfg, progress=False)
     assert manifest["gamma"] == 2.2
     assert _check_eq1(tmp_path / "g", manifest, gamma=2.2) == 4 * 3
 
 
 def test_noise_is_added_to_blurry_frames_only(tmp_path):
-    cfg = dataclasses.replace(TINY, train_sequences=0, test_taus=(9,), frames=3)
+    cfg = dataclasses.replace(TINY, train_sequences=0, val_sequences=0, test_taus=(9,), frames=3)
     clean = make_dataset(tmp_path / "clean", cfg, progress=False)
     make_dataset(tmp_path / "noisy", dataclasses.replace(cfg, noise_std=0.03), progress=False)
     seq = clean["splits"]["test_tau09"]["sequences"]["seq000"]
@@ -114,19 +119,47 @@ def test_test_splits_differ_only_in_tau(tiny):
     assert len({b.tobytes() for b in blur.values()}) == 5
 
 
-def test_train_and_test_photos_are_disjoint(tiny):
+def test_train_and_test_never_share_a_photo_or_a_seed(tiny):
     root, manifest = tiny
     assert not set(synth.TRAIN_PHOTOS) & set(synth.TEST_PHOTOS)
     assert manifest["photos"] == {"train": list(synth.TRAIN_PHOTOS), "test": list(synth.TEST_PHOTOS)}
+    seeds = {}
     for split, entry in manifest["splits"].items():
-        allowed = set(synth.TRAIN_PHOTOS if split == "train" else synth.TEST_PHOTOS)
+        allowed = set(synth.TEST_PHOTOS if split.startswith("test") else synth.TRAIN_PHOTOS) | {"dead_leaves"}
         for seq in entry["sequences"].values():
             assert {seq["background"], *seq["objects"]} <= allowed
             assert 2 <= len(seq["objects"]) <= 4
+            seeds.setdefault("test" if split.startswith("test") else split, set()).add(tuple(seq["seed"]))
+    assert not seeds["train"] & seeds["test"] and not seeds["val"] & seeds["test"] and not seeds["train"] & seeds["val"]
+
+
+def test_dead_leaves_texture_photos_come_from_the_split(monkeypatch):
+    """A dead-leaves image for a test scene crops only test photos, and for a train scene only train photos."""
+    used = []
+    original = textures.photo_at
+    monkeypatch.setattr(textures, "photo_at", lambda name, side: used.append(name) or original(name, side))
+    for kind, allowed in (("train", synth.TRAIN_PHOTOS), ("test", synth.TEST_PHOTOS)):
+        used.clear()
+        image = synth_scene.texture(np.random.default_rng(0), "dead_leaves", kind, 64, 64)
+        assert image.shape == (64, 64, 3) and 0 <= image.min() and image.max() <= 1
+        assert used and set(used) <= set(allowed), (kind, set(used))
+
+
+def test_dead_leaves_are_new_images_with_power_law_sizes():
+    """Different seeds give different images; most shapes are small and a few are large (r^-3)."""
+    a = textures.dead_leaves(np.random.default_rng(1), 64, 64, synth.TRAIN_PHOTOS)
+    b = textures.dead_leaves(np.random.default_rng(2), 64, 64, synth.TRAIN_PHOTOS)
+    assert np.abs(a - b).mean() > 0.05
+    np.testing.assert_array_equal(a, textures.dead_leaves(np.random.default_rng(1), 64, 64, synth.TRAIN_PHOTOS))
+    rng = np.random.default_rng(0)
+    exponent = 1 - textures.DEAD_LEAVES_ALPHA
+    r = (1.5 ** exponent + rng.random(20000) * (20 ** exponent - 1.5 ** exponent)) ** (1 / exponent)
+    assert np.mean(r < 3) > 0.7 and np.mean(r > 10) < 0.05
 
 
 def test_train_taus_are_mixed_and_balanced(tmp_path):
-    cfg = dataclasses.replace(TINY, train_sequences=5, test_sequences=0, frames=1, keep_hfr=False, height=16, width=16)
+    cfg = dataclasses.replace(TINY, train_sequences=5, val_sequences=0, test_sequences=0, frames=1, keep_hfr=False,
+                              height=16, width=16)
     manifest = make_dataset(tmp_path / "d", cfg, progress=False)
     assert sorted(s["tau"] for s in manifest["splits"]["train"]["sequences"].values()) == [7, 9, 11, 13, 15]
 
@@ -154,8 +187,8 @@ def test_interrupted_generation_is_redone(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(path, image)
 
-    original = synth._write_png
-    monkeypatch.setattr(synth, "_write_png", failing)
+    original = writer.write_png
+    monkeypatch.setattr(writer, "write_png", failing)
     with pytest.raises(KeyboardInterrupt):
         make_dataset(tmp_path / "d", cfg, progress=False)
     monkeypatch.undo()
@@ -168,7 +201,7 @@ def test_changed_config_regenerates_without_stale_splits(tmp_path):
     make_dataset(tmp_path / "d", cfg, progress=False)
     smaller = dataclasses.replace(cfg, test_taus=(9,), frames=2)
     manifest = make_dataset(tmp_path / "d", smaller, progress=False)
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["manifest.json", "test_tau09", "train"]
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["manifest.json", "test_tau09", "train", "val"]
     assert len(list((tmp_path / "d/train/seq000/blur").iterdir())) == 2
     assert manifest["config"]["test_taus"] == [9]
 
@@ -192,6 +225,9 @@ def test_refuses_foreign_folder(tmp_path):
     ({"height": 8}, "height=8: expected an integer >= 16"),
     ({"gamma": 0.0}, "gamma=0.0: expected a positive number"),
     ({"objects": (3, 1)}, "objects=(3, 1): expected (min, max)"),
+    ({"speed": (0.5, 0.1)}, "speed=(0.5, 0.1): expected (low, high) px per frame"),
+    ({"train_photo_fraction": 1.5}, "train_photo_fraction=1.5: expected a number in [0, 1]"),
+    ({"train_frames": 0}, "train_frames=0: expected an integer >= 1 or None"),
 ])
 def test_config_errors_name_the_option(tmp_path, change, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -200,24 +236,29 @@ def test_config_errors_name_the_option(tmp_path, change, message):
 
 
 def test_explicit_spacing_aligns_all_test_splits(tmp_path):
-    cfg = dataclasses.replace(TINY, train_sequences=0, test_taus=(9, 11, 15), train_taus=(9,), spacing=15)
+    cfg = dataclasses.replace(TINY, train_sequences=0, val_sequences=0, test_taus=(9, 11, 15), train_taus=(9,), spacing=15)
     manifest = make_dataset(tmp_path / "d", cfg, progress=False)
     seqs = [manifest["splits"][s]["sequences"]["seq000"] for s in ("test_tau09", "test_tau11", "test_tau15")]
     sharp = [{f: h for f, h in s["files"].items() if f.startswith("sharp/")} for s in seqs]
     assert sharp[0] == sharp[1] == sharp[2]
 
 
-@pytest.mark.parametrize("size", [48, 96])
-def test_calibration(tmp_path, size):
-    """Blurry inputs score about 25-27 dB at tau 11 (GoPro-like), more at tau 7, less at tau 15."""
-    cfg = SynthConfig(seed=0, height=size, width=size, frames=4, train_sequences=0, test_sequences=6,
+def test_calibration_quick_test_set_spans_gopro_range(tmp_path):
+    """The motion rule at the quick preset's size: held-out blurry inputs span about 24-30 dB over tau 7-15.
+
+    Speeds do not depend on content, so sequences differ widely; the mean over 16 held-out scenes
+    is what the range is set on (docs/synthetic-data.md).
+    """
+    cfg = SynthConfig(seed=0, height=64, width=64, frames=3, train_sequences=0, test_sequences=16,
                       test_taus=(7, 11, 15), train_taus=(7,))
-    manifest = make_dataset(tmp_path / "d", cfg, progress=False)
+    manifest = make_dataset(tmp_path / "d", cfg, progress=False, workers=2)
     score = {}
     for tau, split in test_splits(tmp_path / "d").items():
         pairs = [load_sequence(s) for s in find_sequences(tmp_path / "d" / split)]
-        score[tau] = np.mean([_psnr(b, s) for blur, sharp in pairs for b, s in zip(blur, sharp)])
+        per_seq = [np.mean([_psnr(b, s) for b, s in zip(blur, sharp)]) for blur, sharp in pairs]
         recorded = [s["input_psnr"] for s in manifest["splits"][split]["sequences"].values()]
-        assert np.mean(recorded) == pytest.approx(score[tau], abs=0.01)
-    assert 24.5 < score[11] < 27.5, score
-    assert score[7] > score[11] + 1.5 and score[15] < score[11] - 0.8, score
+        np.testing.assert_allclose(recorded, per_seq, atol=0.01)
+        score[tau] = np.mean(per_seq)
+    assert 29 < score[7] < 33 and 25 < score[11] < 28 and 22.5 < score[15] < 25.5, score
+    speeds = [s["camera_speed_px"] for s in manifest["splits"]["test_tau07"]["sequences"].values()]
+    assert cfg.speed[0] <= min(speeds) and max(speeds) <= cfg.speed[1]

@@ -1,0 +1,260 @@
+"""Loading runs: read ``results/<preset>/<run_id>/`` folders into ``Run`` records, checking the schema.
+
+A run is usable when ``config.json`` and ``metrics.json`` parse and hold the keys
+the tables need (per-tau and mean PSNR / SSIM, the blurry input's scores, the
+protocol). Newer keys are optional, so results written before they existed still
+load: ``per_tau[tau].sequences[name].psnr_frames`` (per-frame PSNR) and
+``per_tau[tau].blurry_sequences`` (the blurry input per sequence, for paired
+differences against it). A run that cannot be used is named in a warning and
+left out; the others are still reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from bench_deblur import fileio
+from bench_deblur.errors import UserError
+
+METRICS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "temporal": ("temporal error (lower is better)", 4)}
+"""metric -> (display name, digits shown)."""
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "temporal": False}
+SAMPLE_IMAGES = ("blurry", "output", "sharp")
+
+
+class BadRun(Exception):
+    """A run folder that cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass
+class Sequence:
+    """Scores of one test sequence: PSNR / SSIM / temporal (NaN where absent) and per-frame PSNR if recorded."""
+
+    scores: dict[str, float]
+    psnr_frames: np.ndarray | None = None
+
+
+@dataclass
+class Run:
+    """One complete run: its settings, its scores (floats; NaN where absent) and where its files are."""
+
+    path: Path
+    config: dict
+    metrics: dict
+    per_tau: dict[int, dict[str, float]]
+    mean: dict[str, float]
+    blurry: dict[str, float]
+    provenance: dict | None = None
+    blurry_per_tau: dict[int, dict[str, float]] = field(default_factory=dict)
+    sequences: dict[int, dict[str, Sequence]] = field(default_factory=dict)
+    blurry_sequences: dict[int, dict[str, Sequence]] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.config["run_id"])
+
+    @property
+    def model(self) -> str:
+        return str(self.config["model"]["name"])
+
+    @property
+    def m(self) -> int:
+        return int(self.config["model"]["m"])
+
+    @property
+    def label(self) -> str:
+        return str(self.config.get("label") or self.model)
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.config["groups"])
+
+    @property
+    def variant(self) -> str:
+        return str(self.config.get("variant") or "")
+
+    @property
+    def cost(self) -> dict:
+        cost = self.metrics.get("cost")
+        return cost if isinstance(cost, dict) else {}
+
+
+def _need(d: Any, key: str, where: Path) -> Any:
+    if not isinstance(d, dict) or key not in d:
+        raise BadRun(f"{where}: missing key {key!r}")
+    return d[key]
+
+
+def _num(value: Any, where: str) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadRun(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _scores(d: Any, where: Path, name: str) -> dict[str, float]:
+    """PSNR and SSIM must be present; temporal may be null (1-frame sequences)."""
+    _need(d, "psnr", where)
+    _need(d, "ssim", where)
+    return {k: _num(d.get(k), f"{where}: {name}.{k}") for k in METRICS}
+
+
+def _sequences(d: Any, where: Path, name: str) -> dict[str, Sequence]:
+    """Per-sequence scores keyed by sequence name (absent: empty, so old results still load)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise BadRun(f"{where}: {name} must be an object of sequence name -> scores")
+    out = {}
+    for seq in sorted(d):
+        scores = _scores(d[seq], where, f"{name}.{seq}")
+        frames = d[seq].get("psnr_frames")
+        if frames is not None:
+            if not isinstance(frames, list) or not frames:
+                raise BadRun(f"{where}: {name}.{seq}.psnr_frames must be a non-empty list of numbers")
+            frames = np.array([_num(v, f"{where}: {name}.{seq}.psnr_frames") for v in frames], dtype=float)
+        out[str(seq)] = Sequence(scores, frames)
+    return out
+
+
+def _read(path: Path) -> Any:
+    try:
+        return fileio.read_json(path)
+    except UserError as exc:
+        raise BadRun(str(exc)) from None
+
+
+def load_run(path: Path) -> Run:
+    """One run folder; ``BadRun`` names the file and the problem when it cannot be used."""
+    if not (path / "metrics.json").exists():
+        raise BadRun(f"{path / 'metrics.json'}: not found (run incomplete)")
+    cfg_path, met_path = path / "config.json", path / "metrics.json"
+    config, metrics = _read(cfg_path), _read(met_path)
+    for key in ("run_id", "groups", "seed"):
+        _need(config, key, cfg_path)
+    for key in ("name", "m"):
+        _need(_need(config, "model", cfg_path), key, cfg_path)
+    if not isinstance(config["groups"], list):
+        raise BadRun(f"{cfg_path}: 'groups' must be a list")
+    per_tau = _need(metrics, "per_tau", met_path)
+    if not isinstance(per_tau, dict) or not per_tau:
+        raise BadRun(f"{met_path}: 'per_tau' must be a non-empty object")
+    try:
+        taus = {int(tau): s for tau, s in per_tau.items()}
+    except ValueError:
+        raise BadRun(f"{met_path}: 'per_tau' keys must be integer taus, got {sorted(per_tau)}") from None
+    scores = {t: _scores(s, met_path, f"per_tau.{t}") for t, s in sorted(taus.items())}
+    blurry_taus = {t: _scores(s["blurry"], met_path, f"per_tau.{t}.blurry") for t, s in taus.items() if "blurry" in s}
+    sequences = {t: _sequences(s.get("sequences"), met_path, f"per_tau.{t}.sequences") for t, s in taus.items()}
+    blurry_seqs = {
+        t: _sequences(s.get("blurry_sequences"), met_path, f"per_tau.{t}.blurry_sequences") for t, s in taus.items()
+    }
+    mean = _scores(_need(metrics, "mean", met_path), met_path, "mean")
+    blurry = _scores(_need(metrics, "identity_mean", met_path), met_path, "identity_mean")
+    _need(metrics, "protocol", met_path)
+    prov_path = path / "provenance.json"
+    provenance = _read(prov_path) if prov_path.exists() else None
+    return Run(
+        path,
+        config,
+        metrics,
+        scores,
+        mean,
+        blurry,
+        provenance,
+        blurry_taus,
+        {t: s for t, s in sorted(sequences.items()) if s},
+        {t: s for t, s in sorted(blurry_seqs.items()) if s},
+    )
+
+
+def load_runs(results_dir: Path, progress: bool = True) -> tuple[list[Run], list[str]]:
+    """Every usable run under ``results_dir``, sorted by run id, and one message per run left out."""
+    if not results_dir.is_dir():
+        raise UserError(f"{results_dir}: no such results folder")
+    folders = sorted(
+        p
+        for p in results_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and ((p / "config.json").exists() or (p / "metrics.json").exists())
+    )
+    if not folders:
+        raise UserError(f"{results_dir}: no runs found (expected <run_id>/config.json and metrics.json)")
+    runs, skipped = [], []
+    for folder in tqdm(folders, desc="report: reading runs", unit="run", disable=not progress):
+        try:
+            runs.append(load_run(folder))
+        except BadRun as exc:
+            skipped.append(f"{exc}; run left out of the report")
+            warnings.warn(skipped[-1], stacklevel=3)
+    if not runs:
+        raise UserError(f"{results_dir}: none of {len(folders)} run(s) is usable: " + " | ".join(skipped))
+    return sorted(runs, key=lambda r: r.run_id), skipped
+
+
+def load_samples(run: Run) -> dict[str, Any] | None:
+    """The run's sample crops (``samples.npz``), or None when the run has none.
+
+    Holds ``blurry`` / ``output`` / ``sharp`` (H, W, 3), ``info`` (a dict) and one
+    (h, w) array per diagnostic map the cell reported (e.g. ``blend_weight``; listed in
+    ``info["diagnostics"]``; older files store ``blend_weight`` at half resolution).
+    Raises ``BadRun`` naming the file when it is unreadable.
+    """
+    name = run.metrics.get("samples")
+    if not name:
+        return None
+    path = run.path / str(name)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+        arrays["info"] = json.loads(str(arrays.get("info", "{}")))
+        if not isinstance(arrays["info"], dict):
+            raise ValueError("info is not a JSON object")
+        shape = arrays["sharp"].shape
+        for key in SAMPLE_IMAGES:
+            if arrays[key].shape != shape or len(shape) != 3 or shape[-1] != 3:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected (H, W, 3) like sharp {shape}")
+        for key in diagnostic_names(arrays):
+            if arrays[key].ndim != 2:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected (h, w)")
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise BadRun(f"{path}: unreadable samples ({exc}); left out of the figures") from None
+    return arrays
+
+
+def diagnostic_names(arrays: dict[str, Any]) -> list[str]:
+    """Names of the diagnostic maps in a samples file (older files: just ``blend_weight`` if present)."""
+    listed = arrays["info"].get("diagnostics")
+    names = [str(n) for n in listed] if isinstance(listed, list) else ["blend_weight"]
+    return sorted(n for n in names if n in arrays and n not in (*SAMPLE_IMAGES, "info"))
+
+
+def load_history(run: Run) -> pd.DataFrame | None:
+    """The run's ``history.csv`` (epoch, loss, ...), or None when it has none or it is empty (nothing trained).
+
+    Raises ``BadRun`` naming the file when it is unreadable.
+    """
+    path = run.path / "history.csv"
+    if not path.exists():
+        return None
+    try:
+        h = pd.read_csv(path)
+        if "epoch" not in h or "loss" not in h:
+            raise ValueError("missing column 'epoch' or 'loss'")
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise BadRun(f"{path}: unreadable ({exc}); its training curve is left out") from None
+    return None if h.empty else h

@@ -1,0 +1,194 @@
+"""The report's statistics, findings, tables and colours, on fabricated results (see test_report.py)."""
+
+import json
+import math
+import warnings
+
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+from scipy import stats
+from test_report import fabricate
+
+from bench_deblur.report import build_report, document, paired_ci95
+from bench_deblur.report.figures import GREY, Palette
+from bench_deblur.report.load import load_runs
+from bench_deblur.report.tables import diff_text, latex_escape
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A report built from fabricated results, and every figure object it drew."""
+    root = tmp_path_factory.mktemp("stats")
+    results = fabricate(root)
+    drawn = {}
+    original = document.Writer.figure
+
+    def capture(self, name, fig):
+        drawn[name] = fig
+        original(self, name, fig)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(document.Writer, "figure", capture)
+        report = build_report(results, root / "out", progress=False)
+    return results, root / "out", report, drawn
+
+
+def test_paired_ci_one_seed_is_the_paired_t_over_sequences():
+    res = paired_ci95([[0.1, 0.3, 0.2, 0.4]])
+    sd = math.sqrt((0.15**2 + 0.05**2 + 0.05**2 + 0.15**2) / 3)
+    assert res.mean == pytest.approx(0.25)
+    assert res.half == pytest.approx(3.182446 * sd / 2, rel=1e-6)  # t(0.975, 3) * sd / sqrt(4)
+    assert (res.dof, res.pairs, res.seeds, res.sequences) == (3, 4, 1, 4)
+    assert res.excludes_zero
+
+
+def test_paired_ci_seeds_and_sequences_by_hand():
+    # rows = seeds, columns = sequences; seed means 2, 4 (variance 2), sequence means 1.5, 2.5, 5 (variance 3.25)
+    res = paired_ci95([[1.0, 2.0, 3.0], [2.0, 3.0, 7.0]])
+    var = 2 / 2 + 3.25 / 3  # s^2(seed means) / S + s^2(sequence means) / U
+    dof = var**2 / ((2 / 2) ** 2 / 1 + (3.25 / 3) ** 2 / 2)  # Welch-Satterthwaite
+    assert res.mean == pytest.approx(3.0)
+    assert res.dof == pytest.approx(dof) and dof == pytest.approx(2.73523, rel=1e-5)
+    assert res.half == pytest.approx(stats.t.ppf(0.975, dof) * math.sqrt(var))
+    assert res.pairs == 6 and res.low < 0 < res.high and not res.excludes_zero
+
+
+def test_paired_ci_degenerate_cases():
+    single = paired_ci95([[0.5]])
+    assert single.mean == 0.5 and math.isnan(single.half) and not single.excludes_zero
+    same = paired_ci95([[0.2, 0.2], [0.2, 0.2]])
+    assert same.half == 0 and same.excludes_zero
+    with pytest.raises(ValueError):
+        paired_ci95([])
+
+
+def test_small_differences_get_the_digits_to_show_their_sign():
+    assert diff_text(0.21, 0.12, 0.30, 2, " dB") == "+0.21 dB [0.12, 0.30]"
+    assert diff_text(0.003, 0.0012, 0.0049, 2, " dB") == "+0.003 dB [0.001, 0.005]"
+    assert diff_text(-0.0004, -0.0007, -0.0001, 2) == "-0.0004 [-0.0007, -0.0001]"
+    assert diff_text(0.5, math.nan, math.nan, 2) == "+0.50 (no CI)"
+
+
+def test_paired_table_matches_a_hand_computation(built):
+    _, out, _, _ = built
+    data = pd.read_csv(out / "tables" / "main_paired.csv")
+    row = data[(data["a"] == "strcnn_dtb (m=1)") & (data["b"] == "cnn (m=1)") & (data["metric"] == "psnr")].iloc[0]
+    # fabricated: d = 1 + offset * (1 + 0.5 seed) * 0.4 with offset -0.1 / +0.1 per scene, 3 taus, 3 seeds;
+    # every seed mean is 1 (no seed term); sequence means are 1 -/+ 0.06, three of each: s^2 = 6 * 0.0036 / 5.
+    se = math.sqrt(6 * 0.06**2 / 5 / 6)
+    assert row["mean"] == pytest.approx(1.0)
+    assert row["ci_low"] == pytest.approx(1.0 - 2.570582 * se, rel=1e-5)  # t(0.975, 5)
+    assert (row["seeds"], row["sequences"], row["pairs"], row["dof"]) == (3, 6, 18, 5)
+    assert bool(row["ci_excludes_0"])
+    blurry = data[(data["a"] == "cnn (m=1)") & (data["b"] == "blurry_input") & (data["metric"] == "psnr")]
+    assert blurry["mean"].item() == pytest.approx(27.2 - 0.5 - 23.5)  # cnn mean over seeds and taus - blurry
+    md = (out / "tables" / "main_paired.md").read_text()
+    assert "| strcnn_dtb (m=1) - cnn (m=1)" in md and "**+1.00 dB [0.93, 1.07]**" in md
+
+
+def test_findings_are_generated_at_the_top(built):
+    _, _, report, _ = built
+    md = report.read_text()
+    head = md[: md.index("## Statistics")]
+    assert "## Findings" in head
+    line = "strcnn_dtb (m=1) - cnn (m=1): +1.00 dB [0.93, 1.07], 18 sequence x seed pairs (3 seeds x 6 sequences"
+    assert f"{line} of 2 scenes); the CI excludes 0" in head
+    assert "cnn (m=1) - blurry input (identity floor): +3.20 dB" in head
+    assert "Highest mean PSNR in group 'main': strcnn_dtb (m=1), 27.70 dB" in head
+    assert "mid-encoder - none (STRCNN, no DTB): +0.60 dB" in head
+    assert "Welch-Satterthwaite" in md  # the method is stated
+
+
+def test_per_sequence_and_latex_tables(built):
+    _, out, report, _ = built
+    per_seq = pd.read_csv(out / "tables" / "main_per_sequence.csv")
+    cnn = per_seq[(per_seq["label"] == "cnn (m=1)") & (per_seq["tau"] == 7) & (per_seq["sequence"] == "seq0")]
+    assert cnn["psnr"].item() == pytest.approx(27.2 - 0.1 * 1.2 * 1.5)  # mean over seeds of 27 + 0.2 s - 0.1 * spread
+    md = (out / "tables" / "main_per_sequence.md").read_text()
+    assert "| 7   | seq0       | **27.96**" in md
+    for md_file in sorted((out / "tables").glob("*.md")):
+        tex = md_file.with_suffix(".tex").read_text()
+        assert "\\toprule" in tex and "\\bottomrule" in tex and "\\begin{tabular}" in tex, md_file.name
+        assert f"tables/{md_file.stem}.tex" in report.read_text()
+    tex = (out / "tables" / "main_psnr.tex").read_text()
+    assert "strcnn\\_dtb (m=1) & \\textbf{28.20 $\\pm$ 0.50}" in tex
+    assert "\\midrule\nblurry input (identity floor) & 24.00 & 23.50" in tex  # the floor row, after a rule
+    assert latex_escape("a_b & 5% ± τ") == "a\\_b \\& 5\\% $\\pm$ $\\tau$"
+
+
+def test_one_colour_per_model_in_every_figure(built):
+    results, _, _, drawn = built
+    runs, _ = load_runs(results, progress=False)
+    palette = Palette.of(runs)
+    assert palette.colors["identity"] == GREY and len(set(palette.colors.values())) == len(palette.colors)
+    seen: dict[str, dict[str, set]] = {}
+    for name, fig in drawn.items():
+        for artist in fig.findobj(lambda a: str(a.get_gid() or "").startswith("model:")):
+            model = artist.get_gid().split(":")[1]
+            if hasattr(artist, "get_facecolor") and not hasattr(artist, "get_linestyle_sequence"):
+                color = artist.get_facecolor()
+            else:
+                color = artist.get_color()
+            if hasattr(color, "ndim") and color.ndim == 2:
+                color = color[0]
+            seen.setdefault(model, {}).setdefault(to_hex(color, keep_alpha=False), set()).add(name)
+    for model, colors in seen.items():
+        assert list(colors) == [palette.colors[model]], (model, colors)
+    figures_with = {m: set().union(*c.values()) for m, c in seen.items()}
+    assert figures_with["strcnn_dtb"] >= {
+        "psnr_vs_tau",
+        "psnr_vs_frame",
+        "psnr_vs_runtime",
+        "training_curves",
+        "qualitative",
+        "blend_weight",
+        "psnr_vs_inputs",
+        "placement",
+    }
+    assert {"psnr_vs_tau", "psnr_vs_frame"} <= figures_with["identity"]  # the blurry input, in grey
+
+
+def test_single_seed_series_are_plain_points(built):
+    _, _, _, drawn = built
+    labels = [t.get_text() for ax in drawn["psnr_vs_inputs"].axes for t in ax.get_legend().get_texts()]
+    assert labels == ["cnn (1 seed)", "strcnn (1 seed)", "strcnn_dtb (1 seed)"]
+    placement = drawn["placement"].axes[0]
+    assert [t.get_text() for t in placement.get_xticklabels()] == [
+        "none (STRCNN, no DTB)",
+        "mid-encoder",
+        "after encoder (paper)",
+    ]
+    assert [t.get_text() for t in placement.texts] == ["1 seed"] * 3
+    assert not placement.collections  # no error bars from one seed
+    legend = [t.get_text() for t in drawn["psnr_vs_tau"].axes[0].get_legend().get_texts()]
+    assert "strcnn_dtb (m=1) (3 seeds)" in legend and "blurry input (identity floor)" in legend
+
+
+def test_pngs_are_at_least_150_dpi(built):
+    _, out, _, _ = built
+    from PIL import Image
+
+    with Image.open(out / "figures" / "psnr_vs_tau.png") as im:
+        assert im.info["dpi"][0] == pytest.approx(150, abs=1) and im.width >= 1500
+
+
+def test_old_results_still_load(tmp_path):
+    results = fabricate(tmp_path, groups=("main",), old_schema=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # older results are not a problem to warn about
+        report = build_report(results, tmp_path / "out", progress=False)
+    md = report.read_text()
+    assert "Figure 'psnr_vs_frame' skipped: the results record no per-frame PSNR" in md
+    assert "per_tau.*.blurry_sequences" in md
+    assert "strcnn_dtb (m=1) - cnn (m=1): +1.00 dB" in md  # pairs between models still made
+    assert "strcnn_dtb (m=1) - blurry input" not in md
+    # results from before per-sequence scores: no paired table, the rest is built
+    for metrics in results.glob("*/metrics.json"):
+        data = json.loads(metrics.read_text())
+        for scores in data["per_tau"].values():
+            del scores["sequences"]
+        metrics.write_text(json.dumps(data))
+    md = build_report(results, tmp_path / "older", progress=False).read_text()
+    assert "No paired comparisons" in md and "record no per-sequence scores" in md
+    assert (tmp_path / "older" / "tables" / "main_psnr.tex").exists()
