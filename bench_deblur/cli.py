@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +19,15 @@ from pathlib import Path
 from bench_deblur.errors import UserError
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
+
+
+_BACKEND_HINTS = {
+    "jax": "JAX is not installed; pip install 'bench-deblur[jax]' (and \"jax[cuda12]\" for an NVIDIA GPU)",
+    "torch": "PyTorch is not installed, and it is not a supported extra of bench-deblur; use tensorflow (the default) or jax",
+}
+
+# The folder a command is writing to, named by the one-line error of an OSError that carries no file name (a full disk).
+_WHERE: list[Path] = []
 
 
 def _backend(args: argparse.Namespace) -> None:
@@ -30,6 +41,10 @@ def _backend(args: argparse.Namespace) -> None:
     if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend in _BACKEND_HINTS and importlib.util.find_spec(backend) is None:
+        option = "--backend" if getattr(args, "backend", None) else "KERAS_BACKEND"
+        raise UserError(f"{option} {backend}: {_BACKEND_HINTS[backend]}")
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or args.func in (cmd_report,):
         return
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
@@ -67,6 +82,17 @@ def _int_at_least(minimum: int):
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type for a positive, finite number (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -124,7 +150,8 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    make_dataset(root, cfg, progress=not args.quiet, workers=os.cpu_count() or 1)
+    with _data_lock(root):
+        make_dataset(root, cfg, progress=not args.quiet, workers=os.cpu_count() or 1)
     print(f"dataset ready: {root}")
 
 
@@ -134,7 +161,7 @@ def _train_config(args: argparse.Namespace):
     from bench_deblur.config import preset
 
     spec = preset(args.preset)
-    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "schedule", "warmup_steps",
+    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "loss", "schedule", "warmup_steps",
               "lr_decay", "lr_decay_steps",
               "weight_decay", "clipnorm", "workers", "tensorboard")
     overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None and getattr(args, k) is not False}
@@ -143,7 +170,7 @@ def _train_config(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> None:
     from bench_deblur.config import ModelConfig, RunConfig
-    from bench_deblur.sweep import run_one
+    from bench_deblur.sweep import check_runs, run_one
 
     _distribute(args)
     spec, train_cfg = _train_config(args)
@@ -153,7 +180,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
     )
+    train_cfg.validate()  # model, recipe and --out folder are checked before any data is made or anything written
+    check_runs([run], Path(args.out).parent)
     data_root = _ensure_data(args.data, spec, args.quiet)
+    _WHERE.append(Path(args.out))
     status = run_one(run, Path(args.out).parent, data_root, progress=not args.quiet)
     print(f"{run.run_id}: {status} ({args.out})")
 
@@ -170,8 +200,30 @@ def _ensure_data(data: str | None, spec, quiet: bool) -> Path:
     root = Path(data or Path("data") / spec.preset)
     if data and (root / MANIFEST).exists():
         return root
-    make_dataset(root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
+    _WHERE.append(root)
+    with _data_lock(root):
+        make_dataset(root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
+    _WHERE.pop()
     return root
+
+
+@contextlib.contextmanager
+def _data_lock(root: Path):
+    """Hold an exclusive ``flock`` on ``<root>.lock`` beside the dataset folder while it is made.
+
+    Two commands started together on an empty folder would otherwise synthesise
+    the same dataset at once; the second waits here, then finds it up to date.
+    The kernel releases the lock when the process dies, even on SIGKILL.
+    """
+    import fcntl
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{root.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -201,15 +253,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from bench_deblur.config import preset
-    from bench_deblur.sweep import execute, expand, load_spec, shard, write_spec
+    from bench_deblur.sweep import check_models, check_runs, execute, expand, load_spec, shard, write_spec
 
     _distribute(args)
     spec = load_spec(args.spec) if args.spec else preset(args.preset)
     i, n = args.shard
     results = Path(args.results) / spec.preset
+    try:  # every value, model name and model option is checked before anything is written
+        spec.validate()
+        every_run = expand(spec)
+        check_models(every_run)
+    except UserError as exc:
+        raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
+    check_runs(every_run, results)  # and no run folder holds another run
     data_root = _ensure_data(args.data, spec, args.quiet)
+    _WHERE.append(results)
     write_spec(spec, results)
-    runs = shard(expand(spec), i, n)
+    runs = shard(every_run, i, n)
     print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
     status = execute(runs, results, data_root, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet, max_minutes=args.max_minutes)
     unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
@@ -246,7 +306,8 @@ def cmd_deblur(args: argparse.Namespace) -> None:
         dtype=args.dtype, fps=args.fps, progress=not args.quiet,
     )
     height, width = summary["size"]
-    print(f"{summary['frames']} frames, {width}x{height}, {summary['fps']} fps -> {summary['output']}")
+    rate = "" if summary["fps"] is None else f", {summary['fps']:.1f}".rstrip("0").rstrip(".") + " fps"
+    print(f"{summary['frames']} frames, {width}x{height}{rate} -> {summary['output']}")
 
 
 def cmd_speed(args: argparse.Namespace) -> None:
@@ -275,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
     p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
-    p.add_argument("--max-minutes", type=float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
+    p.add_argument("--max-minutes", type=_positive_float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_run)
@@ -316,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
     p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
     p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--loss", choices=["mse", "psnr"],
+                   help="training loss: the paper's MSE, or per-clip 10 log10 MSE (weights every clip's dB alike)")
     p.add_argument("--schedule", choices=["exponential", "cosine"],
                    help="learning-rate schedule: the paper's staircase decay, or cosine to 0 at --steps")
     p.add_argument("--warmup-steps", type=_non_negative_int, help="linear warm-up steps (cosine schedule only)")
@@ -360,17 +423,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where(args: argparse.Namespace) -> str:
+    """The folder the command was writing to, for an OSError without a file name."""
+    if _WHERE:
+        return str(_WHERE[-1])
+    for name in ("out", "output", "root", "results", "data"):
+        if getattr(args, name, None):
+            return str(getattr(args, name))
+    return os.getcwd()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _backend(args)
+    _WHERE.clear()
     try:
+        _backend(args)
         args.func(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of stdout went away (`... | head`): stop quietly, as `cat` would
+        with contextlib.suppress(Exception):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 141
     except OSError as exc:  # unwritable output, a file where a folder should be, a full disk...
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {exc.filename or _where(args)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; everything already written is kept", file=sys.stderr)

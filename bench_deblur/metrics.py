@@ -12,7 +12,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.metrics import structural_similarity
+from scipy import ndimage as ndi
 
 from bench_deblur.errors import UserError
 
@@ -22,6 +22,7 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 #: (skimage derives the size from sigma) and population covariances; written out so the record does
 #: not depend on a library's defaults.
 _SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "K1": 0.01, "K2": 0.03}
+_SSIM_TRUNCATE = 3.5  # skimage's: an 11x11 window at sigma 1.5
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class Protocol:
             "psnr": "per frame 10*log10(data_range^2 / MSE), MSE over all pixels and channels; "
             "inf when MSE == 0; sequence score = mean over frames",
             "ssim": {
-                "function": "skimage.metrics.structural_similarity",
+                "function": "equal to skimage.metrics.structural_similarity with these settings (tested to 1e-6), "
+                "computed for all frames at once",
                 "channel_axis": -1 if self.color == "rgb" else None,
                 "data_range": self.data_range,
                 **_SSIM_SETTINGS,
@@ -118,12 +120,24 @@ def psnr_of(pred: np.ndarray, gt: np.ndarray, data_range: float = 1.0) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
-def _ssim(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> float:
-    if protocol.color == "y":
-        pred, gt, axis = pred[..., 0], gt[..., 0], None
-    else:
-        axis = -1
-    return float(structural_similarity(pred, gt, channel_axis=axis, data_range=protocol.data_range, **_SSIM_SETTINGS))
+def _ssim_frames(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """SSIM of every frame of (N, H, W, C) arrays: Wang et al.'s Gaussian-window SSIM, mean over channels.
+
+    The same arithmetic as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False)`` per frame and channel (reflect-mode Gaussian, border
+    of half a window left out of the mean), vectorised over frames and channels.
+    """
+    sigma, c1, c2 = _SSIM_SETTINGS["sigma"], (_SSIM_SETTINGS["K1"] * protocol.data_range) ** 2, \
+        (_SSIM_SETTINGS["K2"] * protocol.data_range) ** 2
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        return ndi.gaussian_filter(x, (0, sigma, sigma, 0), mode="reflect", truncate=_SSIM_TRUNCATE)
+
+    ux, uy = blur(pred), blur(gt)
+    vx, vy, vxy = blur(pred * pred) - ux * ux, blur(gt * gt) - uy * uy, blur(pred * gt) - ux * uy
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = int(_SSIM_TRUNCATE * sigma + 0.5)
+    return s[:, pad:-pad, pad:-pad].mean(axis=(1, 2, 3))
 
 
 def _temporal(pred: np.ndarray, gt: np.ndarray) -> float | None:
@@ -141,7 +155,7 @@ def psnr(pred, gt, protocol: Protocol = Protocol()) -> float:
 def ssim(pred, gt, protocol: Protocol = Protocol()) -> float:
     """SSIM of one frame (H, W, 3), skimage settings as recorded in ``Protocol.to_dict()``."""
     p, g = _prepare(pred, gt, protocol, ndim=3)
-    return _ssim(p, g, protocol)
+    return float(_ssim_frames(p[None], g[None], protocol)[0])
 
 
 def temporal_error(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> float | None:
@@ -150,18 +164,15 @@ def temporal_error(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> float |
     return _temporal(p, g)
 
 
-def frame_psnrs(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> list[float]:
-    """PSNR of every frame of a sequence (N, H, W, 3), in order."""
-    p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
-    return [psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)]
-
-
 def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
-    """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, plus the temporal error."""
+    """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, the temporal error, and
+    every frame's PSNR (``psnr_frames``, for warm-up and drift plots)."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
+    psnrs = [psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)]
     return {
-        "psnr": float(np.mean([psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)])),
-        "ssim": float(np.mean([_ssim(a, b, protocol) for a, b in zip(p, g)])),
+        "psnr": float(np.mean(psnrs)),
+        "psnr_frames": [round(v, 4) for v in psnrs],
+        "ssim": float(np.mean(_ssim_frames(p, g, protocol))),
         "temporal": _temporal(p, g),
         "frames": int(p.shape[0]),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
 import os
 import pkgutil
 import sys
@@ -108,12 +109,17 @@ def non_default_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k not in params or params[k].default != v}
 
 
-def build_model(name: str, m: int = 1, width: float = 1.0, global_skip: bool = False, **kwargs: Any):
-    """Build the registered model ``name``; its weights exist on return (``count_params`` is exact)."""
-    if not isinstance(m, int) or m < 0:
-        raise UserError(f"m={m}: expected a non-negative integer look-ahead (2m+1 input frames)")
-    if not width > 0:
-        raise UserError(f"width={width}: expected a positive width multiplier")
+def build_model(name: str, m: int = 1, width: float = 1.0, global_skip: bool = False, *, build: bool = True, **kwargs: Any):
+    """Build the registered model ``name``; its weights exist on return (``count_params`` is exact).
+
+    ``build=False`` only constructs it (no weights): a cheap check of the name and options.
+    """
+    if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+        raise UserError(f"m={m!r}: expected a non-negative integer look-ahead (2m+1 input frames)")
+    if not isinstance(width, (int, float)) or isinstance(width, bool) or not math.isfinite(width) or not width > 0:
+        raise UserError(f"width={width!r}: expected a positive width multiplier")
+    if not isinstance(global_skip, bool):
+        raise UserError(f"global_skip={global_skip!r}: expected true or false")
     entry = get(name)
     try:
         inspect.signature(entry.factory).bind(m=m, width=width, global_skip=global_skip, **kwargs)
@@ -123,21 +129,42 @@ def build_model(name: str, m: int = 1, width: float = 1.0, global_skip: bool = F
         model = entry.factory(m=m, width=width, global_skip=global_skip, **kwargs)
     except ValueError as exc:
         raise UserError(f"model {name!r}: {exc}") from None
-    model.build((None, None, None, None, 3))
+    if build:
+        model.build((None, None, None, None, 3))
     return model
 
 
 def load_model(path: str | os.PathLike):
-    """Load a trained model from a ``.keras`` file or a results run folder (its ``model.keras``)."""
+    """Load a trained model from a ``.keras`` file or a results run folder (its ``model.keras``).
+
+    Anything else (a missing path, an unfinished run, a truncated archive, another
+    Keras model) is a one-line ``UserError`` naming the path.
+    """
+    import zipfile
+
     import keras
 
     path = Path(path)
+    if not path.exists() and path.suffix != ".keras":
+        raise UserError(f"{path}: no such run folder or .keras file; train one first with `bench-deblur run` "
+                        "(or `bench-deblur train MODEL --out FOLDER`)")
     if path.is_dir():
+        if not (path / "model.keras").is_file():
+            raise UserError(f"{path}: no model.keras in this folder; expected a finished run folder "
+                            "(rerun `bench-deblur run` to finish it) or a .keras file")
         path = path / "model.keras"
     if not path.is_file():
         raise UserError(f"{path}: no such model file; expected a .keras file or a results run folder with model.keras")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file (truncated, or not a Keras archive)")
     _load_all()
     try:
-        return keras.saving.load_model(path)
+        model = keras.saving.load_model(path)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean the same to a user.
-        raise UserError(f"{path}: not a loadable .keras model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    from baselines.base import DeblurNet
+
+    if not isinstance(model, DeblurNet):
+        raise UserError(f"{path}: not a bench-deblur model (a {type(model).__name__}); expected a model trained by "
+                        "`bench-deblur train` or `bench-deblur run`")
+    return model

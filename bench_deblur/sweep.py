@@ -126,14 +126,19 @@ def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = Tru
     from bench_deblur.datasets import find_sequences
     from bench_deblur.train import train
 
+    from bench_deblur.train import CHECKPOINT, TrainingDiverged
+
     run_dir = results / run.run_id
+    run.train.validate()
+    check_run(run, results)
     if is_complete(run_dir):
         return "complete"
-    run.train.validate()
-    build_model(run.model.name, m=run.model.m, width=run.model.width, global_skip=run.model.global_skip, **run.model.kwargs)
+    if _build(run.model).trainable_weights:
+        check_data(run, data_root)
     with run_lock(run_dir) as mine:
         if not mine:
             return "locked"
+        check_run(run, results)  # another process may have started this folder meanwhile
         if is_complete(run_dir):
             return "complete"
         for stale in run_dir.glob(".*.tmp*"):  # left by a writer that was killed mid-write
@@ -142,7 +147,13 @@ def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = Tru
         config = to_dict(run) | {"label": run.label}
         config["model"]["description"] = model_description(run.model.name)
         fileio.write_json(run_dir / "config.json", config)
-        model, finished = train(run, run_dir, data_root, progress=progress, deadline=deadline)
+        try:
+            model, finished = train(run, run_dir, data_root, progress=progress, deadline=deadline)
+        except TrainingDiverged as exc:
+            if (run_dir / CHECKPOINT).exists():
+                raise
+            raise TrainingDiverged(f"{str(exc).split(';')[0]}; no checkpoint was saved yet (it diverged in the first "
+                                   "epoch); try a lower --lr") from None
         if not finished:
             return "partial"
         with fileio.atomic_path(run_dir / "model.keras") as tmp:
@@ -158,6 +169,90 @@ def run_one(run: RunConfig, results: Path, data_root: Path, progress: bool = Tru
         for leftover in ("checkpoint.keras", "checkpoint.json"):
             (run_dir / leftover).unlink(missing_ok=True)
         return "done"
+
+
+# Settings that do not change what a run computes; a rerun may change them.
+_FREE_TRAIN_FIELDS = ("workers", "tensorboard")
+
+
+def _build(model: ModelConfig, build: bool = True):
+    return build_model(model.name, m=model.m, width=model.width, global_skip=model.global_skip, build=build, **model.kwargs)
+
+
+def check_run(run: RunConfig, results: Path) -> None:
+    """Refuse a run folder whose ``config.json`` records a different model, recipe or seed.
+
+    A folder without ``config.json`` (new, or killed before it was written) is
+    free. Called before anything is written, by ``run_one`` and for a whole sweep
+    by ``check_runs``.
+    """
+    import json
+
+    from bench_deblur.config import TrainConfig
+
+    path = results / run.run_id / "config.json"
+    if not path.is_file():
+        return
+    old = fileio.read_json(path)
+    if not isinstance(old, dict) or not isinstance(old.get("model"), dict):
+        raise UserError(f"{path.parent}: holds a config.json that is not a bench-deblur run config; choose another --out")
+    new = json.loads(json.dumps(to_dict(run), default=fileio._jsonable))
+    old_model, old_train = old["model"], to_dict(TrainConfig()) | (old.get("train") or {})  # fields added since: defaults
+    diffs = [f"model.{k} {old_model.get(k)!r}, here {new['model'][k]!r}"
+             for k in ("name", "m", "width", "global_skip", "kwargs") if old_model.get(k) != new["model"][k]]
+    diffs += [f"train.{k} {old_train.get(k)!r}, here {v!r}"
+              for k, v in new["train"].items() if k not in _FREE_TRAIN_FIELDS and old_train.get(k) != v]
+    if old.get("seed") != new["seed"]:
+        diffs.append(f"seed {old.get('seed')!r}, here {new['seed']!r}")
+    if diffs:
+        label = old.get("label") or old_model.get("name")
+        raise UserError(f"{path.parent}: holds a run of {label} with other settings ({'; '.join(diffs[:3])}"
+                        f"{'; ...' if len(diffs) > 3 else ''}); choose another --out (or --results)")
+
+
+def check_models(runs: list[RunConfig]) -> None:
+    """Build each distinct model of ``runs`` once: unknown names and bad options are a ``UserError``."""
+    built = set()
+    for run in runs:
+        key = (run.model.name, run.model.m, run.model.width, run.model.global_skip, repr(sorted(run.model.kwargs.items())))
+        if key not in built:
+            run.train.validate()
+            _build(run.model, build=False)  # constructing is enough to check; weights would cost seconds per sweep
+            built.add(key)
+
+
+def check_runs(runs: list[RunConfig], results: Path) -> None:
+    """Check every run of a sweep before anything is written: its model builds and its folder is free or its own."""
+    check_models(runs)
+    for run in runs:
+        check_run(run, results)
+
+
+def check_data(run: RunConfig, data_root: Path) -> None:
+    """The crop and clip length must fit the training (and validation) data; checked before config.json is written."""
+    from PIL import Image
+
+    from bench_deblur.datasets import find_sequences
+
+    cfg = run.train
+    train_root = data_root / "train"
+    seqs = find_sequences(train_root)
+    usable = [s for s in seqs if len(s.blur) >= cfg.clip_len]
+    if not usable:
+        longest = max((len(s.blur) for s in seqs), default=0)
+        raise UserError(f"--clip-len {cfg.clip_len}: no training sequence in {train_root} has that many frames "
+                        f"(the longest has {longest})")
+    for seq in usable:
+        try:
+            with Image.open(seq.blur[0]) as image:
+                width, height = image.size
+        except OSError:
+            continue  # an unreadable frame is reported, with its name, by the loader
+        if cfg.crop > min(width, height):
+            raise UserError(f"--crop {cfg.crop}: larger than the {width}x{height} frames of {seq.blur[0].parent}")
+    val_root = data_root / "val" if (data_root / "val").is_dir() else train_root
+    if val_root != train_root and not any(len(s.blur) >= cfg.clip_len for s in find_sequences(val_root)):
+        raise UserError(f"--clip-len {cfg.clip_len}: no validation sequence in {val_root} has that many frames")
 
 
 def _ray_task(run_dict: dict, results: str, data_root: str) -> tuple[str, str]:
@@ -223,6 +318,8 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object with the fields of SweepSpec")
     try:
-        return sweep_from_dict(data)
-    except (TypeError, UserError) as exc:
+        spec = sweep_from_dict(data)
+        spec.validate()
+    except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{path}: not a valid sweep spec ({exc})") from None
+    return spec

@@ -111,9 +111,22 @@ def learning_rate(cfg):
     return keras.optimizers.schedules.ExponentialDecay(cfg.lr, cfg.lr_decay_steps, cfg.lr_decay, staircase=True)
 
 
+@keras.saving.register_keras_serializable(package="bench_deblur")
+def psnr_loss(y_true, y_pred):
+    """Per clip 10 log10(MSE), i.e. minus its PSNR in dB (up to a constant).
+
+    Why: benchmarks average PSNR over sequences, so a 1 dB loss on a lightly blurred, already sharp
+    clip counts as much as a 1 dB gain on a heavily blurred one, while plain MSE is dominated by the
+    heavy blurs and lets a model over-sharpen the light ones.
+    """
+    mse = keras.ops.mean(keras.ops.square(y_true - y_pred), axis=tuple(range(1, len(y_pred.shape))))
+    return 10.0 * keras.ops.log(mse + 1e-10) / keras.ops.log(10.0)
+
+
 def _compile(model: keras.Model, cfg) -> None:
     schedule = learning_rate(cfg)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm), loss="mse", run_eagerly=cfg.run_eagerly)
+    loss = psnr_loss if cfg.loss == "psnr" else "mse"
+    model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm), loss=loss, run_eagerly=cfg.run_eagerly)
 
 
 def _truncate_history(path: Path, epochs_done: int) -> None:

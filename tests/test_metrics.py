@@ -133,7 +133,7 @@ def test_protocol_validation_and_record():
         p.color = "rgb"
     d = json.loads(json.dumps(p.to_dict()))
     assert (d["color"], d["crop_border"], d["frames"], d["data_range"]) == ("y", 4, "all", 1.0)
-    assert d["ssim"]["function"] == "skimage.metrics.structural_similarity"
+    assert "skimage.metrics.structural_similarity" in d["ssim"]["function"]
     assert d["ssim"]["channel_axis"] is None and Protocol().to_dict()["ssim"]["channel_axis"] == -1
     assert d["ssim"]["data_range"] == 1.0 and d["ssim"]["gaussian_weights"] and d["ssim"]["sigma"] == 1.5
     assert d["ssim"]["use_sample_covariance"] is False and d["quantize"] is True

@@ -114,14 +114,17 @@ def _fill(rng: np.random.Generator, kind: str, yy: np.ndarray, xx: np.ndarray, p
 
 
 def dead_leaves(rng: np.random.Generator, height: int, width: int, photos: tuple[str, ...],
-                r_min: float = 1.5, r_max: float | None = None, max_shapes: int = 5000) -> np.ndarray:
+                r_min: float | None = None, r_max: float | None = None, max_shapes: int = 5000) -> np.ndarray:
     """A dead-leaves image (height, width, 3) in [0, 1]: shapes stacked front to back until covered.
 
     Radii follow ``r^-DEAD_LEAVES_ALPHA`` on [r_min, r_max]; shapes are discs, ellipses or
     rectangles with a one-pixel soft edge, composited front to back (each new shape only shows
     where the ones in front leave the image uncovered), which has the same law as painting back
-    to front and stops as soon as the image is covered.
+    to front and stops as soon as the image is covered. ``r_min`` defaults to 1.5 px up to 192 px
+    images and grows with the size beyond, so large images take as many shapes (and as long) as
+    small ones; their finest detail then comes from the photo and pattern fills.
     """
+    r_min = r_min or max(1.5, max(height, width) / 128)
     r_max = r_max or max(height, width) / 3
     grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
     colour = np.zeros((height, width, 3), np.float32)
