@@ -220,7 +220,7 @@ def sweep_from_dict(data: dict) -> SweepSpec:
 
 
 TAUS = (7, 9, 11, 13, 15)
-QUICK_STEPS = 240
+QUICK_STEPS = 120
 CPU_STEPS = 1_500
 QUICK_SYNTH = SynthConfig(seed=0, height=64, width=64, frames=24, train_frames=8, train_sequences=256,
                                       val_sequences=8, test_sequences=16)
@@ -258,7 +258,7 @@ PRESETS: dict[str, SweepSpec] = {
         width=0.25,
         global_skip=True,
         inputs_models=["cnn", "strcnn", "strcnn_dtb"],
-        runtime_frames=5,
+        runtime_frames=3,
     ),
     "cpu": SweepSpec(
         preset="cpu",

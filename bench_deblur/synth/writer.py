@@ -107,7 +107,7 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
 
     tau_max = max(cfg.train_taus + cfg.test_taus)
     jobs = plan(cfg, tau_max)
-    workers = max(1, min(workers, len(jobs)))
+    workers = max(1, min(workers, len(jobs) // 8))  # a process costs seconds to start: not worth it for a few scenes
     splits: dict[str, dict] = {}
     total = sum(len(needed_frames(windows)) for _, windows in jobs)
     with tqdm(total=total, desc="synth", unit="frame", disable=not progress) as bar:
