@@ -15,8 +15,13 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_deblur.errors import UserError
+
+if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
+    from bench_deblur.config import SweepSpec
+    from bench_deblur.datasets import Dataset, RunData
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -47,15 +52,10 @@ def _backend(args: argparse.Namespace) -> None:
         raise UserError(f"{option} {backend}: {_BACKEND_HINTS[backend]}")
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or args.func in (cmd_report,):
         return
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        with contextlib.suppress(ImportError):  # Keras reports a missing TensorFlow itself when needed
-            import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    from bench_deblur.fileio import stderr_to_devnull
+
+    with stderr_to_devnull(), contextlib.suppress(ImportError):  # Keras reports a missing TensorFlow itself
+        import tensorflow  # noqa: F401
 
 
 class Parser(argparse.ArgumentParser):
@@ -150,7 +150,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    with _data_lock(root):
+    with _synthesis_lock(root):
         make_dataset(root, cfg, progress=not args.quiet, workers=os.cpu_count() or 1)
     print(f"dataset ready: {root}")
 
@@ -170,7 +170,8 @@ def _train_config(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> None:
     from bench_deblur.config import ModelConfig, RunConfig
-    from bench_deblur.sweep import check_runs, run_one
+    from bench_deblur.runner import run_one
+    from bench_deblur.sweep import check_runs
 
     _distribute(args)
     spec, train_cfg = _train_config(args)
@@ -182,73 +183,120 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     train_cfg.validate()  # model, recipe and --out folder are checked before any data is made or anything written
     check_runs([run], Path(args.out).parent)
-    data_root = _ensure_data(args.data, spec, args.quiet)
+    data = _run_data(args, spec)
     _WHERE.append(Path(args.out))
-    status = run_one(run, Path(args.out).parent, data_root, progress=not args.quiet)
+    status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
     print(f"{run.run_id}: {status} ({args.out})")
 
 
-def _ensure_data(data: str | None, spec, quiet: bool) -> Path:
-    """The dataset to train and test on.
+def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> RunData:
+    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same).
 
-    The default, data/PRESET, is synthesised when missing (a no-op when it is up
-    to date). A dataset given with --data that already has a manifest is used as
-    it is, never regenerated.
+    Nothing is made or listed yet: this names the results folder before anything is checked or written.
     """
-    from bench_deblur.synth import MANIFEST, make_dataset
+    from bench_deblur.datasets import RunData, open_dataset
+
+    train, _ = _training_data(args.data, spec, args.layout)
+    test = open_dataset(Path(args.test_data), args.test_layout) if args.test_data else train
+    if args.blur_dir:
+        if "gopro" not in (train.layout, test.layout):
+            raise UserError(f"--blur-dir {args.blur_dir}: only the gopro layout has a choice of blurry folder")
+        train, test = (d.with_blur_dir(args.blur_dir) if d.layout == "gopro" else d for d in (train, test))
+    return RunData(train, test)
+
+
+def _run_data(args: argparse.Namespace, spec: SweepSpec) -> RunData:
+    """``_plan_data``, with synthetic training data made when missing and every split listed (bad folders: one line)."""
+    data = _plan_data(args, spec)
+    _ensure_data(args.data, spec, args.quiet, args.layout)
+    data.check()
+    return data
+
+
+def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Dataset, bool]:
+    """The dataset to train on, and whether it is synthetic data still to be made (the preset's, or an empty --data folder).
+
+    A folder that holds a dataset is read as it is, never synthesised into; its layout is detected or checked.
+    """
+    from bench_deblur.datasets import MANIFEST, Dataset, open_dataset
+    from bench_deblur.synth.writer import MARKER
 
     root = Path(data or Path("data") / spec.preset)
-    if data and (root / MANIFEST).exists():
-        return root
-    _WHERE.append(root)
-    with _data_lock(root):
-        make_dataset(root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
-    _WHERE.pop()
-    return root
+    unmade = not (root / MANIFEST).exists() and (not root.exists() or (root / MARKER).exists()
+                                                 or (root.is_dir() and not any(root.iterdir())))
+    if data is None or (layout in ("auto", "native") and unmade):
+        if layout not in ("auto", "native"):
+            raise UserError(f"--layout {layout}: needs --data, the {layout} dataset's folder (data/{spec.preset} is synthetic)")
+        return Dataset(root, "native"), True
+    return open_dataset(root, layout), False
 
 
-@contextlib.contextmanager
-def _data_lock(root: Path):
-    """Hold an exclusive ``flock`` on ``<root>.lock`` beside the dataset folder while it is made.
+def _ensure_data(data: str | None, spec: SweepSpec, quiet: bool, layout: str = "auto") -> Dataset:
+    """The dataset to train on, synthesised first when it is synthetic data still to be made (a no-op when up to date)."""
+    from bench_deblur.synth import make_dataset
+
+    dataset, synthesise = _training_data(data, spec, layout)
+    if synthesise:
+        _WHERE.append(dataset.root)
+        with _synthesis_lock(dataset.root):
+            make_dataset(dataset.root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
+        _WHERE.pop()
+    return dataset
+
+
+def _synthesis_lock(root: Path) -> contextlib.AbstractContextManager[bool]:
+    """An exclusive lock on ``<root>.lock`` beside the dataset folder while it is made.
 
     Two commands started together on an empty folder would otherwise synthesise
     the same dataset at once; the second waits here, then finds it up to date.
-    The kernel releases the lock when the process dies, even on SIGKILL.
     """
-    import fcntl
+    from bench_deblur import fileio
 
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f"{root.name}.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return fileio.flocked(root.parent / f"{root.name}.lock")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from bench_deblur import fileio
+    from bench_deblur.datasets import detect_layout, find_sequences, open_dataset
     from bench_deblur.evaluate import evaluate_splits, model_cost
     from bench_deblur.metrics import Protocol
     from bench_deblur.registry import build_model, load_model, model_names
-    from bench_deblur.synth import test_splits
 
     model = build_model(args.model, m=args.m) if args.model in model_names() else load_model(args.model)
     data = Path(args.data)
     if not data.exists():
         raise UserError(f"--data {data}: no such folder")
-    splits = {tau: data / split for tau, split in test_splits(data).items()} if (data / "manifest.json").exists() else {0: data}
+    if detect_layout(data) is None:  # a folder of sequences: every sequence in it
+        splits = {data.name: find_sequences(data, args.layout, args.blur_dir)}
+        what = f"every sequence in {data}"
+    else:  # a dataset root: its test split(s)
+        dataset = open_dataset(data, args.layout)
+        dataset = dataset.with_blur_dir(args.blur_dir) if args.blur_dir else dataset
+        splits = dataset.test_splits()
+        what = f"{dataset.name} ({dataset.id}), test split: {dataset.describe()['test']}"
     protocol = Protocol(color=args.color, crop_border=args.crop_border)
-    metrics = evaluate_splits(model, splits, layout=args.layout, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet)
+    metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet)
     metrics["cost"] = model_cost(model, args.runtime)
     if args.out:
         fileio.write_json(args.out, metrics)
-    print(f"{'tau':>5} {'PSNR dB':>9} {'SSIM':>7} {'temporal':>9}")
-    for tau, row in metrics["per_tau"].items():
+    print(f"data: {what}")
+    key = "tau" if all(isinstance(k, int) for k in splits) else "split"
+    print(f"{key:>8} {'PSNR dB':>9} {'SSIM':>7} {'temporal':>9}")
+    for split, row in metrics["per_tau"].items():
         temporal = "n/a" if row["temporal"] is None else f"{row['temporal']:.5f}"
-        print(f"{tau:>5} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
+        print(f"{split:>8} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
     ident = metrics["identity_mean"]
     print(f"mean PSNR {metrics['mean']['psnr']:.3f} dB (blurry input: {ident['psnr']:.3f} dB); protocol: {metrics['protocol']}")
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    """--jobs, else two worker processes on a CPU with two or more cores and one on an accelerator."""
+    from bench_deblur.cost import device_info
+    from bench_deblur.parallel import default_jobs
+
+    if args.jobs is not None:
+        return args.jobs
+    return 1 if args.data_parallel else default_jobs(device_info()["device_type"])
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -258,27 +306,30 @@ def cmd_run(args: argparse.Namespace) -> None:
     _distribute(args)
     spec = load_spec(args.spec) if args.spec else preset(args.preset)
     i, n = args.shard
-    results = Path(args.results) / spec.preset
     try:  # every value, model name and model option is checked before anything is written
         spec.validate()
         every_run = expand(spec)
         check_models(every_run)
     except UserError as exc:
         raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
+    results = Path(args.results) / _plan_data(args, spec).results_name(spec.preset)
     check_runs(every_run, results)  # and no run folder holds another run
-    data_root = _ensure_data(args.data, spec, args.quiet)
+    data = _run_data(args, spec)
+    for run in every_run:
+        run.data = data.describe()
     _WHERE.append(results)
     write_spec(spec, results)
     runs = shard(every_run, i, n)
     print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
-    status = execute(runs, results, data_root, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet, max_minutes=args.max_minutes)
+    status = execute(runs, results, data, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet,
+                     max_minutes=args.max_minutes, jobs=_jobs(args))
     unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
     if unfinished:
         print(f"{len(unfinished)} run(s) not finished ({', '.join(unfinished)}); rerun the same command to resume.")
     if not args.no_report:
         from bench_deblur.report import build_report
 
-        out = build_report(results, Path(args.reports) / spec.preset, progress=not args.quiet)
+        out = build_report(results, Path(args.reports) / results.name, progress=not args.quiet)
         print(f"report: {out}")
 
 
@@ -316,6 +367,20 @@ def cmd_speed(args: argparse.Namespace) -> None:
     speed.run_from_args(args)
 
 
+LAYOUT_CHOICES = ["auto", "native", "gopro", "dvd", "bsd"]
+
+
+def _data_arguments(p: argparse.ArgumentParser) -> None:
+    """What a run trains and is tested on; docs/datasets.md describes each layout."""
+    p.add_argument("--data", help="dataset folder to train (and test) on: synthetic (default data/PRESET, synthesised "
+                                  "when missing) or a GoPro, DVD or BSD folder")
+    p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES,
+                   help="layout of --data: native (synthetic), gopro, dvd, bsd (default: detected)")
+    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
+    p.add_argument("--test-data", help="test on this dataset instead (cross-dataset; default: --data's test split)")
+    p.add_argument("--test-layout", default="auto", choices=LAYOUT_CHOICES, help="layout of --test-data (default: detected)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="bench-deblur",
@@ -332,10 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
     p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
-    p.add_argument("--data", help="dataset folder (default: data/PRESET, synthesised when missing)")
+    _data_arguments(p)
     p.add_argument("--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
     p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
+    p.add_argument("--jobs", type=_positive_int, help="local runs at a time, each in its own process with its share of "
+                   "the cores (default: 2 on a CPU with 2+ cores, where small models leave cores idle; 1 on a GPU); "
+                   "speeds are timed afterwards, one model at a time")
     p.add_argument("--max-minutes", type=_positive_float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
@@ -365,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="registered model name (see 'bench-deblur models')")
     p.add_argument("--out", required=True, help="run folder to write (config, history, checkpoints, metrics)")
     p.add_argument("--preset", default="quick", help="recipe and data defaults to start from (full = the paper's recipe)")
-    p.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")
+    _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
@@ -394,8 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on test data: per-tau, per-sequence PSNR / SSIM / temporal")
     p.add_argument("model", help="a .keras file, a results run folder, or a registered model name (e.g. identity)")
-    p.add_argument("--data", required=True, help="a synthesised dataset root (all tau splits) or one split folder")
-    p.add_argument("--layout", default="auto", choices=["auto", "native", "gopro", "dvd", "bsd"], help="folder layout of --data")
+    p.add_argument("--data", required=True, help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences")
+    p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)")
+    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead, for a registered model name")
     p.add_argument("--color", default="rgb", choices=["rgb", "y"], help="PSNR/SSIM on RGB or on the Y channel")
     p.add_argument("--crop-border", type=_non_negative_int, default=0, help="pixels ignored at each border")

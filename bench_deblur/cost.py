@@ -13,7 +13,6 @@ import contextlib
 import os
 import platform
 import statistics
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import keras
 import numpy as np
 from keras import layers
+
+from bench_deblur import runtime
 
 #: Layers whose cost is one MAC-equivalent per output element.
 ELEMENTWISE = (
@@ -170,38 +171,6 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
     }
 
 
-def _sync(tree: Any) -> None:
-    """Wait for the device: copying every result to host memory forces pending work to finish.
-
-    ``convert_to_numpy`` is ``np.asarray`` for TensorFlow and JAX and also moves
-    torch CUDA tensors, which ``np.asarray`` refuses.
-    """
-    for leaf in keras.tree.flatten(tree):
-        keras.ops.convert_to_numpy(leaf)
-
-
-def time_steps(step: Callable, window: Any, states: Any, frames: int, repeats: int, warmup: int) -> list[float]:
-    """Seconds per repeat of ``frames`` synchronised steps ``step(window, states) -> (out, states)``.
-
-    Each frame's output is synchronised (as an online deblurrer must deliver it);
-    the states are synchronised at the end of a repeat so no queued work escapes
-    the timer. Warm-up steps absorb compilation and allocation.
-    """
-    for _ in range(warmup):
-        out, states = step(window, states)
-        _sync(out)
-    _sync(states)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(frames):
-            out, states = step(window, states)
-            _sync(out)
-        _sync(states)
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def _cpu_name() -> str:
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
         for line in f:
@@ -240,30 +209,29 @@ def device_info() -> dict[str, Any]:
 def measure_fps(
     model: Any, height: int, width: int, frames: int = 20, repeats: int = 3, warmup: int = 3, dtype: str = "float32"
 ) -> dict[str, Any]:
-    """Streaming speed at ``height`` x ``width``: random windows through ``Streamer(model).step_fn``.
+    """Streaming speed at ``height`` x ``width``: random windows through the step ``Streamer`` runs.
 
-    ``model`` is a DeblurNet (``.cell``, ``.m``), or a plain keras.Model timed as
-    one forward pass per frame. ``dtype`` is the input dtype; the model keeps its
-    own dtype policy. Returns median/min/max fps over ``repeats``.
+    ``model`` is a DeblurNet (``.cell``, ``.m``), timed through ``runtime.compiled_step``, or a
+    plain keras.Model timed as one eager forward pass per frame. ``dtype`` is the input dtype; the
+    model keeps its own dtype policy. Returns median/min/max fps over ``repeats``.
     """
     if min(height, width, frames, repeats) < 1 or warmup < 0:
         raise ValueError("measure_fps: height, width, frames, repeats must be >= 1 and warmup >= 0")
     rng = np.random.default_rng(0)
     if hasattr(model, "cell"):
-        from baselines.base import Streamer
-
-        step = Streamer(model).step_fn
+        step = runtime.compiled_step(model.cell)
+        call, sync, synchronised = step.call, step.sync, step.sync_description
         window = rng.random((1, height, width, 3 * (2 * model.m + 1))).astype(dtype)
         states = model.cell.get_initial_state_like(window)
     elif isinstance(model, keras.Model) and model.inputs:
         window = rng.random((1, height, width, int(model.inputs[0].shape[-1]))).astype(dtype)
-        states = []
+        states, sync, synchronised = [], runtime.sync, "keras.ops.convert_to_numpy on outputs"
 
-        def step(x, s):
+        def call(x, s):
             return model(x, training=False), s
     else:
         raise TypeError("expected a DeblurNet (with .cell and .m) or a built functional/Sequential keras.Model")
-    fps = [frames / t for t in time_steps(step, window, states, frames, repeats, warmup)]
+    fps = [frames / t for t in runtime.time_stream(call, [window], states, sync, frames, repeats, warmup)[1]]
     median = statistics.median(fps)
     return {
         **device_info(),
@@ -277,5 +245,5 @@ def measure_fps(
         "height": height,
         "width": width,
         "dtype": dtype,
-        "synchronised": "every output frame copied to host memory (keras.ops.convert_to_numpy)",
+        "synchronised": f"every output frame and state: {synchronised}",
     }

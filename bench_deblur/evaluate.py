@@ -1,4 +1,4 @@
-"""Evaluate a model on the per-tau test sets through its streaming interface.
+"""Evaluate a model on test splits (per tau, or a dataset's own) through its streaming interface.
 
 Every number is measured on the online output (N frames in, N frames out, no
 frame dropped) and stored with the protocol that produced it. The blurry input
@@ -13,34 +13,19 @@ from typing import Any
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 from baselines.base import Streamer
 from bench_deblur import cost, fileio
-from bench_deblur.datasets import Sequence, find_sequences, load_sequence
-from bench_deblur.metrics import Protocol, sequence_metrics
+from bench_deblur.datasets import Sequence, find_sequences
+from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
+from bench_deblur.metrics import Protocol, StreamScores
+from bench_deblur.progress import progress_bar
+from bench_deblur.runtime import RUNTIME_SIZES
 
-RUNTIME_SIZES = ((640, 480), (1280, 720))
-
-
-BATCH_PIXELS = 2**23  # pixel-frames per batched call: 16 sequences x 24 frames x 128x128 fit; larger videos stream
-
-
-def deblur_sequence(model: keras.Model, blurry: np.ndarray) -> np.ndarray:
-    """Stream a (N, H, W, 3) sequence through the model; returns (N, H, W, 3)."""
-    return np.stack(list(Streamer(model).run(blurry)))
-
-
-def deblur_batch(model: keras.Model, videos: np.ndarray) -> np.ndarray:
-    """Deblur (S, N, H, W, 3) same-shaped sequences in one compiled call; equal to streaming each.
-
-    Frames are padded by edge replication to the cell's size multiple and cropped back, as
-    ``Streamer`` does; the whole-clip call runs the same cell with the same borders.
-    """
-    k = model.cell.size_multiple
-    h, w = videos.shape[2:4]
-    padded = np.pad(videos, ((0, 0), (0, 0), (0, -h % k), (0, -w % k), (0, 0)), mode="edge")
-    return np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(padded)))[:, :, :h, :w]
+STEP_PIXELS = 2**20
+"""Pixels per cell step: 256 same-shaped 64x64 sequences are stepped side by side, a 1280x720 one alone."""
+SCORE_PIXELS = 2**20
+"""Pixel-frames per vectorised metrics call (16 frames of 16 64x64 sequences; one 720p frame): bounds SSIM's float64 maps."""
 
 
 def _mean(rows: list[dict], key: str) -> float | None:
@@ -52,16 +37,47 @@ def _summary(rows: list[dict]) -> dict:
     return {key: _mean(rows, key) for key in ("psnr", "ssim", "temporal")}
 
 
-def _batches(loaded: list[tuple[Sequence, np.ndarray, np.ndarray]]) -> list[list[int]]:
-    """Indices of same-shaped sequences, grouped so a batch stays under ``BATCH_PIXELS``."""
+def _batches(sequences: list[CachedSequence]) -> list[list[int]]:
+    """Indices of same-shaped sequences, grouped so one step stays under ``STEP_PIXELS``."""
     groups: dict[tuple, list[int]] = {}
-    for i, (_, blurry, _) in enumerate(loaded):
-        groups.setdefault(blurry.shape, []).append(i)
+    for i, cached in enumerate(sequences):
+        groups.setdefault(cached.shape, []).append(i)
     batches = []
-    for shape, members in groups.items():
-        size = max(1, BATCH_PIXELS // int(np.prod(shape[:3])))
+    for (_, h, w, _), members in groups.items():
+        size = max(1, STEP_PIXELS // (h * w))
         batches.extend(members[j : j + size] for j in range(0, len(members), size))
     return batches
+
+
+def _stream_scores(model: keras.Model | None, batch: list[CachedSequence], protocol: Protocol) -> list[dict]:
+    """``sequence_metrics`` of ``model``'s online output (the blurry input itself for None) on same-shaped sequences.
+
+    The sequences are streamed side by side, one compiled cell step per frame for all of them,
+    and scored in chunks of ``SCORE_PIXELS`` as the outputs come out: memory holds the current
+    frames and a chunk, never a sequence.
+    """
+    n, h, w, _ = batch[0].shape
+    scores = StreamScores(len(batch), protocol)
+    chunk = max(1, SCORE_PIXELS // (len(batch) * h * w))
+    inputs = (np.stack([cached.frames(BLUR, t, t + 1)[0] for cached in batch]) for t in range(n))
+    outputs: list[np.ndarray] = []
+    done = 0
+    for out in inputs if model is None else Streamer(model).run(inputs):
+        outputs.append(out)
+        if len(outputs) == chunk or done + len(outputs) == n:
+            sharp = np.stack([cached.frames(SHARP, done, done + len(outputs)) for cached in batch])
+            scores.add(np.stack(outputs, axis=1), sharp)
+            done += len(outputs)
+            outputs.clear()
+    return scores.result()
+
+
+def _scores(model: keras.Model | None, sequences: list[CachedSequence], protocol: Protocol) -> dict[str, dict]:
+    """Per-sequence scores, by name, in the split's order."""
+    found: dict[int, dict] = {}
+    for batch in _batches(sequences):
+        found.update(zip(batch, _stream_scores(model, [sequences[i] for i in batch], protocol)))
+    return {cached.name: found[i] for i, cached in enumerate(sequences)}
 
 
 _BLURRY_SCORES: dict[tuple, dict] = {}
@@ -69,35 +85,29 @@ _BLURRY_SCORES: dict[tuple, dict] = {}
 
 def evaluate_splits(
     model: keras.Model,
-    splits: dict[int, Path],
+    splits: dict[int | str, Path | list[Sequence]],
     layout: str = "auto",
     protocol: Protocol = Protocol(),
     max_frames: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Score ``model`` on each tau's test folder; per-sequence, per-tau and mean metrics.
+    """Score ``model`` on each test split (a folder or its sequences); per-sequence, per-split and mean metrics.
 
-    ``blurry_sequences`` and ``blurry`` (per tau) and ``identity_mean`` score the blurry input
+    ``blurry_sequences`` and ``blurry`` (per split) and ``identity_mean`` score the blurry input
     itself on the same frames, so every table can show the gain over doing nothing and every
-    comparison can be paired by sequence. Same-sized sequences are deblurred together in one
-    call; a sequence too large for ``BATCH_PIXELS`` is streamed frame by frame.
+    comparison can be paired by sequence. Frames come from the frame cache (decoded once per
+    dataset, for every run and process) and are scored as they stream out, so memory does not
+    grow with sequence length; same-shaped small sequences are stepped together.
     """
     per_tau: dict[str, dict] = {}
     folders = sorted(splits.items())
-    for tau, folder in tqdm(folders, desc=f"evaluate {model.name}", unit="split", disable=not progress):
-        loaded = [(seq, *load_sequence(seq, max_frames=max_frames)) for seq in find_sequences(folder, layout)]
-        outputs: dict[int, np.ndarray] = {}
-        for batch in _batches(loaded):
-            if len(batch) == 1 and loaded[batch[0]][1].size // 3 > BATCH_PIXELS:
-                outputs[batch[0]] = deblur_sequence(model, loaded[batch[0]][1])
-                continue
-            for i, pred in zip(batch, deblur_batch(model, np.stack([loaded[i][1] for i in batch]))):
-                outputs[i] = pred
-        seqs = {seq.name: sequence_metrics(outputs[i], sharp, protocol) for i, (seq, _, sharp) in enumerate(loaded)}
-        key = (str(Path(folder).resolve()), layout, max_frames, protocol, tuple(
-            (str(f), f.stat().st_mtime_ns) for seq, _, _ in loaded for f in (seq.blur[-1], seq.sharp[-1])))
+    for tau, folder in progress_bar(folders, desc=f"evaluate {model.name}", unit="split", progress=progress):
+        listed = folder if isinstance(folder, list) else find_sequences(folder, layout)  # a split's sequences, or its folder
+        sequences = [cached_sequence(seq, max_frames) for seq in listed]
+        seqs = _scores(model, sequences, protocol)
+        key = (protocol, tuple((cached.name, cached.path.name) for cached in sequences))  # names the files and their dates
         if key not in _BLURRY_SCORES:  # the same for every model: a sweep scores each test set's input once
-            _BLURRY_SCORES[key] = {seq.name: sequence_metrics(blur, sharp, protocol) for seq, blur, sharp in loaded}
+            _BLURRY_SCORES[key] = _scores(None, sequences, protocol)
         blurry = _BLURRY_SCORES[key]
         per_tau[str(tau)] = {**_summary(list(seqs.values())), "blurry": _summary(list(blurry.values())),
                              "sequences": seqs, "blurry_sequences": blurry}
@@ -133,22 +143,24 @@ def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = 128)
     map averaged over channels, resampled to the frame by its shape ratio (nearest
     neighbour) and cropped like the images: (size, size). ``info`` lists the maps.
     The report reads these arrays instead of running a model. The frame is the
-    middle of the sequence, after the recurrence has warmed up.
+    middle of the sequence, after the recurrence has warmed up; streaming stops there.
     """
-    blurry, sharp = load_sequence(seq)
-    n = len(blurry) // 2
-    outputs, maps, padded = [], {}, blurry.shape[1:3]
+    cached = cached_sequence(seq)
+    n = len(cached) // 2
     streamer = Streamer(model)
-    for out in streamer.run(blurry):
-        outputs.append(out)
-        if len(outputs) == n + 1:  # the step just taken made frame n: ask the cell what it saw
-            maps = model.cell.diagnostics(streamer.last_window, streamer.last_states)
-            padded = streamer.last_window.shape[1:3]  # the frame as the cell saw it (padded to its stride)
-    h, w = blurry.shape[1:3]
+    frames = (cached.frames(BLUR, t, t + 1)[0] for t in range(len(cached)))
+    for k, output in enumerate(streamer.run(frames)):
+        if k == n:  # the step just taken made frame n: ask the cell what it saw
+            window = streamer.last_window
+            maps = model.cell.diagnostics(window, streamer.last_states)
+            padded = window.shape[1:3]  # the frame as the cell saw it (padded to its stride)
+            break
+    h, w = cached.shape[1:3]
     size = min(crop, h, w)
     top, left = (h - size) // 2, (w - size) // 2
     window = (slice(top, top + size), slice(left, left + size))
-    arrays = {"blurry": blurry[n][window], "output": np.clip(outputs[n][window], 0, 1), "sharp": sharp[n][window]}
+    arrays = {"blurry": cached.frames(BLUR, n, n + 1)[0][window], "output": np.clip(output[window], 0, 1),
+              "sharp": cached.frames(SHARP, n, n + 1)[0][window]}
     for name, value in sorted(maps.items()):
         if name in arrays or name == "info":
             raise ValueError(f"{type(model.cell).__name__}.diagnostics: map name {name!r} is reserved")

@@ -32,6 +32,42 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def flocked(path: str | os.PathLike, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) and yield True.
+
+    With ``wait=False`` it yields False at once when another process holds the lock. The kernel
+    releases it when the process dies, even on SIGKILL, so a crash never leaves a stale lock.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def stderr_to_devnull() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null meanwhile: for libraries that write banners below Python."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -125,17 +125,21 @@ def _ssim_frames(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.nda
 
     The same arithmetic as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
     sigma=1.5, use_sample_covariance=False)`` per frame and channel (reflect-mode Gaussian, border
-    of half a window left out of the mean), vectorised over frames and channels.
+    of half a window left out of the mean), vectorised over frames. One channel at a time: the
+    float64 maps then take a third of the memory (720p frames are scored while a model is loaded).
     """
     sigma, c1, c2 = _SSIM_SETTINGS["sigma"], (_SSIM_SETTINGS["K1"] * protocol.data_range) ** 2, \
         (_SSIM_SETTINGS["K2"] * protocol.data_range) ** 2
 
     def blur(x: np.ndarray) -> np.ndarray:
-        return ndi.gaussian_filter(x, (0, sigma, sigma, 0), mode="reflect", truncate=_SSIM_TRUNCATE)
+        return ndi.gaussian_filter(x, (0, sigma, sigma), mode="reflect", truncate=_SSIM_TRUNCATE)
 
-    ux, uy = blur(pred), blur(gt)
-    vx, vy, vxy = blur(pred * pred) - ux * ux, blur(gt * gt) - uy * uy, blur(pred * gt) - ux * uy
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    s = np.empty(pred.shape)
+    for c in range(pred.shape[-1]):
+        x, y = pred[..., c], gt[..., c]
+        ux, uy = blur(x), blur(y)
+        vx, vy, vxy = blur(x * x) - ux * ux, blur(y * y) - uy * uy, blur(x * y) - ux * uy
+        s[..., c] = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     pad = int(_SSIM_TRUNCATE * sigma + 0.5)
     return s[:, pad:-pad, pad:-pad].mean(axis=(1, 2, 3))
 
@@ -143,7 +147,11 @@ def _ssim_frames(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.nda
 def _temporal(pred: np.ndarray, gt: np.ndarray) -> float | None:
     if pred.shape[0] < 2:
         return None
-    return float(np.mean(np.abs(np.diff(pred, axis=0) - np.diff(gt, axis=0))))
+    return float(np.mean(_flicker(pred, gt)))
+
+
+def _flicker(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(pred, axis=0) - np.diff(gt, axis=0))
 
 
 def psnr(pred, gt, protocol: Protocol = Protocol()) -> float:
@@ -168,11 +176,67 @@ def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
     """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, the temporal error, and
     every frame's PSNR (``psnr_frames``, for warm-up and drift plots)."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
-    psnrs = [psnr_of(a, b, protocol.data_range) for a, b in zip(p, g)]
-    return {
-        "psnr": float(np.mean(psnrs)),
-        "psnr_frames": [round(v, 4) for v in psnrs],
-        "ssim": float(np.mean(_ssim_frames(p, g, protocol))),
-        "temporal": _temporal(p, g),
-        "frames": int(p.shape[0]),
-    }
+    scores = StreamScores(1, protocol)
+    scores._add(p, g)
+    return scores.result()[0]
+
+
+class StreamScores:
+    """``sequence_metrics`` of S sequences fed a few frames at a time, as an online deblurrer outputs them.
+
+    Keeps per-frame scores and each sequence's last frame (for the temporal error), never a
+    sequence, so memory does not grow with its length. Every frame's PSNR and SSIM are those of
+    ``sequence_metrics`` exactly; the temporal error is summed chunk by chunk, so it can differ
+    from the one-call mean in the last bits (about 1e-16 relative).
+    """
+
+    def __init__(self, count: int, protocol: Protocol = Protocol()):
+        self.protocol = protocol
+        self._psnr: list[list[float]] = [[] for _ in range(count)]
+        self._ssim: list[list[np.ndarray]] = [[] for _ in range(count)]
+        self._flicker = [[0.0, 0] for _ in range(count)]  # sum, elements
+        self._last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * count
+
+    def add(self, pred, gt) -> None:
+        """The next k frames of every sequence: (S, k, H, W, 3) outputs and ground truth."""
+        pred, gt = np.asarray(pred), np.asarray(gt)
+        if pred.shape != gt.shape or pred.ndim != 5 or pred.shape[0] != len(self._psnr):
+            raise UserError(f"pred/gt: expected two arrays of the same shape ({len(self._psnr)}, k, H, W, 3), "
+                            f"got {pred.shape} and {gt.shape}")
+        s, k = pred.shape[:2]
+        p, g = _prepare(pred.reshape(s * k, *pred.shape[2:]), gt.reshape(s * k, *gt.shape[2:]), self.protocol, ndim=4)
+        self._add(p, g)
+
+    def _add(self, p: np.ndarray, g: np.ndarray) -> None:
+        """Prepared frames (S * k, h, w, c), sequence-major: all scored in one vectorised SSIM call."""
+        s = len(self._psnr)
+        ssim = _ssim_frames(p, g, self.protocol).reshape(s, -1)
+        p, g = p.reshape(s, -1, *p.shape[1:]), g.reshape(s, -1, *g.shape[1:])
+        for i in range(s):
+            self._psnr[i] += [psnr_of(a, b, self.protocol.data_range) for a, b in zip(p[i], g[i])]
+            self._ssim[i].append(ssim[i])
+            pi, gi = p[i], g[i]
+            if self._last[i] is not None:  # the step from the previous chunk's last frame, as _flicker computes it
+                edge = pi[0] - self._last[i][0]
+                edge -= gi[0] - self._last[i][1]
+                self._count_flicker(i, np.abs(edge, out=edge))
+            if len(pi) > 1:
+                self._count_flicker(i, _flicker(pi, gi))
+            self._last[i] = (pi[-1].copy(), gi[-1].copy())
+
+    def _count_flicker(self, i: int, flicker: np.ndarray) -> None:
+        self._flicker[i][0] += flicker.sum()
+        self._flicker[i][1] += flicker.size
+
+    def result(self) -> list[dict]:
+        """Each sequence's scores, the fields of ``sequence_metrics``."""
+        return [
+            {
+                "psnr": float(np.mean(psnrs)),
+                "psnr_frames": [round(v, 4) for v in psnrs],
+                "ssim": float(np.mean(np.concatenate(ssims))),
+                "temporal": float(total / count) if count else None,
+                "frames": len(psnrs),
+            }
+            for psnrs, ssims, (total, count) in zip(self._psnr, self._ssim, self._flicker)
+        ]

@@ -7,9 +7,10 @@ before the next step starts, as an online deblurrer must deliver each frame;
 without that, asynchronous backends report the speed of queueing work. Inputs
 rotate among a few random windows so no step re-reads a cached frame.
 
-On JAX the step is compiled: the cell's ``stateless_call`` under ``jax.jit``.
-On TensorFlow it runs as a ``tf.function`` without XLA (XLA on the CPU
-compiles this network for minutes). Other backends call the cell eagerly.
+The step is ``bench_deblur.runtime.compiled_step``, the one ``deblur`` and
+``evaluate`` run: the cell's ``stateless_call`` under ``jax.jit`` on JAX, a
+``tf.function`` without XLA on TensorFlow (XLA on the CPU compiles this network
+for minutes), eager calls elsewhere.
 bfloat16 is Keras's ``mixed_bfloat16`` policy: float32 weights, bfloat16
 compute and bfloat16 inputs and states.
 
@@ -26,14 +27,15 @@ import os
 import platform
 import statistics
 import sys
-import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 
 from bench_deblur import fileio
+from bench_deblur.config import PAPER_MODELS
 from bench_deblur.errors import UserError
+from bench_deblur.runtime import RUNTIME_SIZES, compiled_step, time_stream
 
 RESULTS_SCHEMA = "bench-deblur/speed/1"
 PROTOCOL = (
@@ -43,8 +45,7 @@ PROTOCOL = (
     "windows; median and spread over repeats. TFLOP/s = 2 x MACs per frame (bench_deblur.cost.count_macs) x fps. "
     "float32 convolutions may use TF32 on NVIDIA Ampere or newer (the JAX and PyTorch defaults)."
 )
-SIZES = ((640, 480), (1280, 720))
-FULL = {"sizes": SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1, 8, 32), "frames": 50, "warmup": 5, "repeats": 3}
+FULL = {"sizes": RUNTIME_SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1, 8, 32), "frames": 50, "warmup": 5, "repeats": 3}
 """The GPU grid: the defaults of ``speed_benchmark`` and of the command."""
 QUICK = {"sizes": ((160, 120),), "dtypes": ("float32",), "batches": (1, 4), "frames": 10, "warmup": 2, "repeats": 3}
 """A grid for a 2-core CPU (``--quick``): under a minute for the three models."""
@@ -62,31 +63,6 @@ def versions(packages: Iterable[str] = _VERSION_PACKAGES) -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def time_stream(
-    step: Callable, windows: Sequence[Any], states: Any, sync: Callable[[Any], None], frames: int, repeats: int, warmup: int
-) -> tuple[float, list[float]]:
-    """Run ``step(window, states) -> (out, states)`` as a stream; return (first step s, seconds per repeat).
-
-    At least one warm-up step runs; the first one's time (compilation included)
-    is returned apart. ``sync`` must block until its argument is computed on the device.
-    """
-    start = time.perf_counter()
-    out, states = step(windows[0], states)
-    sync((out, states))
-    first = time.perf_counter() - start
-    for i in range(1, max(warmup, 1)):
-        out, states = step(windows[i % len(windows)], states)
-        sync((out, states))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(frames):
-            out, states = step(windows[i % len(windows)], states)
-            sync((out, states))
-        times.append(time.perf_counter() - start)
-    return first, times
 
 
 def make_row(
@@ -178,44 +154,6 @@ def _pixels(size: str) -> int:
     return int(w) * int(h)
 
 
-def _compiled_step(cell) -> tuple[Callable, Callable[[Any], None], str, str]:
-    """The backend's fastest way to run one cell step; (step, sync, execution, sync description).
-
-    The only backend-specific code in the benchmark.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        @jax.jit
-        def pure_step(trainable, non_trainable, window, states):
-            (out, new_states), _ = cell.stateless_call(trainable, non_trainable, window, states)
-            return out, new_states
-
-        trainable = [v.value for v in cell.trainable_variables]
-        non_trainable = [v.value for v in cell.non_trainable_variables]
-
-        def step(window, states):
-            return pure_step(trainable, non_trainable, window, states)
-
-        return step, jax.block_until_ready, "jax.jit(cell.stateless_call)", "jax.block_until_ready on outputs and states"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        step = tf.function(lambda window, states: cell(window, states), jit_compile=False)
-        return step, _to_numpy, "tf.function (no XLA)", "keras.ops.convert_to_numpy on outputs and states"
-    return (lambda window, states: cell(window, states)), _to_numpy, "eager", "keras.ops.convert_to_numpy on outputs and states"
-
-
-def _to_numpy(tree: Any) -> None:
-    import keras
-
-    for leaf in keras.tree.flatten(tree):
-        keras.ops.convert_to_numpy(leaf)
-
-
 def _policy(dtype: str) -> str:
     policies = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
     if dtype not in policies:
@@ -233,8 +171,8 @@ def check_grid(sizes, batches, frames: int, warmup: int, repeats: int) -> None:
 
 
 def speed_benchmark(
-    models: Sequence[str] = ("cnn", "strcnn", "strcnn_dtb"),
-    sizes: Sequence[tuple[int, int]] = SIZES,
+    models: Sequence[str] = PAPER_MODELS,
+    sizes: Sequence[tuple[int, int]] = RUNTIME_SIZES,
     dtypes: Sequence[str] = ("float32", "bfloat16"),
     batches: Sequence[int] = (1, 8, 32),
     frames: int = 50,
@@ -251,7 +189,7 @@ def speed_benchmark(
     are also merged into that JSON file after each measurement. Prints a table.
     """
     import keras
-    from tqdm import tqdm
+    from bench_deblur.progress import progress_bar
 
     from bench_deblur.cost import count_macs, device_info
     from bench_deblur.registry import build_model, get
@@ -263,7 +201,7 @@ def speed_benchmark(
     info = device_info()
     found = versions()
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", disable=not progress)
+    bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", progress=progress)
     previous = keras.config.dtype_policy()
     try:
         for name in models:
@@ -274,7 +212,7 @@ def speed_benchmark(
                 finally:
                     keras.config.set_dtype_policy(previous)
                 cell = model.cell
-                step, sync, execution, sync_text = _compiled_step(cell)
+                step, sync, execution, sync_text = compiled_step(cell)
                 for w, h in sizes:
                     macs = count_macs(model, h, w)["macs"]
                     for batch in batches:
@@ -311,8 +249,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``speed`` command's options; defaults are the GPU grid, ``--quick`` a CPU-sized one."""
-    parser.add_argument("--models", nargs="+", default=["cnn", "strcnn", "strcnn_dtb"], help="registered model names (default: cnn strcnn strcnn_dtb)")
-    parser.add_argument("--sizes", nargs="+", type=parse_size, help="frame sizes WIDTHxHEIGHT (default 640x480 1280x720)")
+    parser.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"registered model names (default: {' '.join(PAPER_MODELS)})")
+    parser.add_argument("--sizes", nargs="+", type=parse_size, help=f"frame sizes WIDTHxHEIGHT (default {' '.join(f'{w}x{h}' for w, h in RUNTIME_SIZES)})")
     parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16", "float16"], help="compute dtypes (default float32 bfloat16)")
     parser.add_argument("--batches", nargs="+", type=int, help="independent streams per step (default 1 8 32)")
     parser.add_argument("--frames", type=int, help="timed steps per repeat (default 50)")

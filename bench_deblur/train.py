@@ -19,11 +19,11 @@ import numpy as np
 
 from bench_deblur import fileio
 from bench_deblur.config import RunConfig
-from bench_deblur.datasets import find_sequences
+from bench_deblur.datasets import Dataset
 from bench_deblur.errors import UserError
 from bench_deblur.loader import ClipDataset, validation_clips
 from bench_deblur.metrics import psnr_of
-from bench_deblur.registry import build_model
+from bench_deblur.progress import keras_verbose
 
 CHECKPOINT = "checkpoint.keras"
 CHECKPOINT_STATE = "checkpoint.json"
@@ -140,12 +140,12 @@ def _truncate_history(path: Path, epochs_done: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True, deadline: float | None = None) -> tuple[keras.Model, bool]:
-    """Train ``run`` in ``run_dir``; return (model, finished). ``finished`` is False when the deadline stopped it."""
+def train(run: RunConfig, run_dir: Path, data: Dataset, progress: bool = True, deadline: float | None = None) -> tuple[keras.Model, bool]:
+    """Train ``run`` on ``data`` in ``run_dir``; return (model, finished). ``finished`` is False when the deadline stopped it."""
     cfg = run.train
     cfg.validate()
     keras.utils.set_random_seed(run.seed)
-    model = build_model(run.model.name, m=run.model.m, width=run.model.width, global_skip=run.model.global_skip, **run.model.kwargs)
+    model = run.model.build()
     history = run_dir / "history.csv"
     if not model.trainable_weights:  # e.g. the identity floor: nothing to train, an empty log says so
         fileio.write_text(history, "epoch,loss,val_psnr\n")
@@ -163,17 +163,15 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
     if initial_epoch >= cfg.epochs:
         return model, True
 
-    train_seqs = find_sequences(data_root / "train")
-    data = ClipDataset(
-        train_seqs, clip_len=cfg.clip_len, crop=cfg.crop, batch_size=cfg.batch_size,
+    clips = ClipDataset(
+        data.train_sequences(), clip_len=cfg.clip_len, crop=cfg.crop, batch_size=cfg.batch_size,
         steps_per_epoch=cfg.steps_per_epoch, seed=run.seed, workers=cfg.workers,
     )
-    data.epoch = initial_epoch
+    clips.epoch = initial_epoch
     # The same clips for every run and seed, so validation curves are comparable; they only monitor
     # training (the final model is always the one evaluated, there is no model selection). They come
-    # from the training side, never from a test split: the dataset's val split, else training sequences.
-    val_root = data_root / "val" if (data_root / "val").is_dir() else data_root / "train"
-    val_x, val_y = validation_clips(find_sequences(val_root), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
+    # from the training side, never from a test split (Dataset.validation_sequences).
+    val_x, val_y = validation_clips(data.validation_sequences(), cfg.clip_len, cfg.crop, cfg.val_clips, seed=0)
     # The log row of an epoch is written before its checkpoint: a kill in between leaves a row that the
     # resumed run truncates and writes again, never a checkpointed epoch without its row.
     callbacks = [
@@ -187,7 +185,7 @@ def train(run: RunConfig, run_dir: Path, data_root: Path, progress: bool = True,
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     # No shuffling by fit: every batch is already a random draw, and fit's own shuffle of the batch
     # order comes from a global random state that a resumed process does not share.
-    model.fit(data, epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
-              verbose=1 if progress else 0)
+    model.fit(clips, epochs=cfg.epochs, initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False,
+              verbose=keras_verbose(progress))
     done = fileio.read_json(state_path)["epoch"] >= cfg.epochs
     return model, done

@@ -5,15 +5,21 @@ Pillow for GIFs, one file at a time for folders), pushed through
 ``baselines.base.Streamer`` and every deblurred frame is written as soon as it
 comes out, so memory depends on the frame size and never on the video's length.
 
-Input frames become float32 RGB in [0, 1]: grey frames are repeated to three
-channels, an alpha channel (RGBA, grey + alpha) is dropped, integer frames
-(uint8, uint16, ...) are divided by their type's maximum, float frames are
-clipped to [0, 1]. Outputs are 8-bit.
+Input frames become float32 RGB in [0, 1]: image files go through
+``datasets.read_frame``, the benchmark's one frame reader (grey repeated, alpha
+dropped, integers divided by their type's maximum); decoded video and GIF
+frames arrive as 8-bit RGB and are divided by 255. Outputs are 8-bit.
 
 Outputs keep the input's frame count, size and timing:
-- ``.mp4 .m4v .mov .mkv .avi``: H.264 (CRF 10, near lossless) through imageio-ffmpeg with
-  ``macro_block_size=1`` so no frame is resized; yuv420p when width and height are even
-  (plays everywhere), yuv444p otherwise because 4:2:0 chroma needs even sizes.
+- ``.mp4 .m4v .mov .mkv .avi``: H.264 yuv420p (CRF 10, near lossless; what browsers
+  play) through imageio-ffmpeg with ``macro_block_size=1`` so no frame is resized.
+  4:2:0 chroma needs an even width and height, so an odd size is padded by one
+  pixel, repeating the last row or column (no deblurred pixel is lost or resampled;
+  a note says so). The input's audio, if any, is copied into the output (re-encoded
+  to AAC only where the container refuses the codec), trimmed to the written frames;
+  ``--fps`` changes the timing, so then the audio is left out, with a note.
+- ``--side-by-side``: the input and the output next to each other, labelled
+  "blurry" and the model's name where the label fits in the top third of the frame.
 - ``.gif``: written frame by frame (Pillow's own GIF saver holds every frame
   until the end), each frame with its own 256-colour palette and the input
   GIF's per-frame duration and loop count.
@@ -27,9 +33,12 @@ atomically, so an interrupted run never leaves a truncated file behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
+import subprocess
+import sys
 import time
 import warnings
 from collections import deque
@@ -41,11 +50,12 @@ from typing import Callable, Generator, Iterator
 import imageio.v3 as iio
 import imageio_ffmpeg
 import numpy as np
-from PIL import GifImagePlugin, Image
-from tqdm import tqdm
+from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
+from bench_deblur.datasets import read_frame
 from bench_deblur.errors import UserError
 from bench_deblur.fileio import atomic_path
+from bench_deblur.progress import progress_bar
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -62,28 +72,20 @@ class Source:
 
     ``read()`` yields ``(frame, duration_ms)``; the duration is only known per
     frame for GIFs (None otherwise). ``loop`` is the GIF loop count to write
-    (0 = forever, None = play once).
+    (0 = forever, None = play once). ``audio`` is the input file when it has a
+    sound track to carry over into a video output.
     """
 
     fps: float | None
     total: int | None
     loop: int | None
     read: Callable[[], Iterator[tuple[np.ndarray, float | None]]]
+    audio: Path | None = None
 
 
-def as_rgb(frame: np.ndarray) -> np.ndarray:
-    """Any decoded image -> float32 (H, W, 3) in [0, 1]: grey repeated, alpha dropped, integers scaled."""
-    frame = np.asarray(frame)
-    if frame.ndim == 2:
-        frame = frame[..., None]
-    if frame.ndim != 3 or frame.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {frame.shape}")
-    frame = frame[..., :1] if frame.shape[-1] < 3 else frame[..., :3]
-    if np.issubdtype(frame.dtype, np.integer):
-        scaled = frame.astype(np.float32) / np.iinfo(frame.dtype).max
-    else:
-        scaled = frame.astype(np.float32)
-    return np.ascontiguousarray(np.broadcast_to(np.clip(scaled, 0.0, 1.0), frame.shape[:2] + (3,)))
+def from_uint8(frame: np.ndarray) -> np.ndarray:
+    """A decoded 8-bit RGB frame (what ffmpeg and Pillow's RGB mode give) -> float32 in [0, 1]."""
+    return np.asarray(frame, dtype=np.float32) / 255.0
 
 
 def to_uint8(frame: np.ndarray) -> np.ndarray:
@@ -155,11 +157,7 @@ def _image_source(files: list[Path]) -> Source:
 
     def read() -> Iterator[tuple[np.ndarray, None]]:
         for file in files:
-            try:
-                frame = as_rgb(iio.imread(file, index=0, plugin=_image_plugin(file)))
-            except Exception as exc:
-                raise UserError(f"{file}: not a readable image ({_first_line(exc)})") from None
-            yield frame, None
+            yield read_frame(file), None
 
     return Source(fps=None, total=len(files), loop=0, read=read)
 
@@ -174,8 +172,8 @@ def _gif_source(path: Path) -> Source:
 
     def read() -> Iterator[tuple[np.ndarray, float | None]]:
         with iio.imopen(path, "r", plugin="pillow") as reader:
-            for i, frame in enumerate(reader.iter()):
-                yield as_rgb(frame), reader.metadata(index=i).get("duration")
+            for i, frame in enumerate(reader.iter(mode="RGB")):  # palette and alpha resolved to 8-bit RGB
+                yield from_uint8(frame), reader.metadata(index=i).get("duration")
 
     fps = 1000.0 / duration if duration else None
     return Source(fps=fps, total=total, loop=meta.get("loop"), read=lambda: _guarded(read(), path, "not a readable GIF"))
@@ -192,10 +190,11 @@ def _video_source(path: Path) -> Source:
     total = round(duration * fps) if fps and duration and math.isfinite(duration) else None
 
     def read() -> Iterator[tuple[np.ndarray, None]]:
-        for frame in iio.imiter(path, plugin="FFMPEG"):
-            yield as_rgb(frame), None
+        for frame in iio.imiter(path, plugin="FFMPEG"):  # rgb24
+            yield from_uint8(frame), None
 
-    return Source(fps=fps, total=total, loop=0, read=lambda: _guarded(read(), path, "not a readable video"))
+    return Source(fps=fps, total=total, loop=0, read=lambda: _guarded(read(), path, "not a readable video"),
+                  audio=path if meta.get("audio_codec") else None)
 
 
 def _output_format(output: Path) -> str:
@@ -226,28 +225,84 @@ def _check_output(output: Path, fmt: str, source: Path) -> None:
         raise UserError(f"{output}: permission denied, cannot write in {existing}")
 
 
+def even_size(frame: np.ndarray) -> np.ndarray:
+    """Pad an odd height or width by one pixel, repeating the edge, as yuv420p needs."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
+
+
 @contextlib.contextmanager
-def _video_writer(path: Path, fps: float) -> Iterator[Writer]:
-    """H.264 via imageio-ffmpeg into a temporary file, renamed over ``path`` on success."""
+def _video_writer(path: Path, fps: float, audio: Path | None, notes: list[str]) -> Iterator[Writer]:
+    """H.264 yuv420p via imageio-ffmpeg into a temporary file, ``audio``'s sound muxed in, renamed over ``path`` on success."""
     with atomic_path(path) as tmp:
-        writer = None
+        silent = tmp.with_name(f"{tmp.stem}.silent{tmp.suffix}") if audio else tmp
+        writer, count = None, 0
 
         def write(frame: np.ndarray, duration_ms: float) -> None:
-            nonlocal writer
+            nonlocal writer, count
             if writer is None:
                 h, w = frame.shape[:2]
                 writer = imageio_ffmpeg.write_frames(
-                    str(tmp), (w, h), fps=fps, codec="libx264", quality=QUALITY, macro_block_size=1,
-                    pix_fmt_out="yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p", ffmpeg_log_level="error",
+                    str(silent), (w, h), fps=fps, codec="libx264", quality=QUALITY, macro_block_size=1,
+                    pix_fmt_out="yuv420p", ffmpeg_log_level="error",
                 )
                 writer.send(None)
             writer.send(np.ascontiguousarray(frame))
+            count += 1
 
         try:
             yield write
+            if writer is not None:
+                writer.close()
+                writer = None
+                if audio:
+                    _add_audio(silent, audio, count / fps, tmp, notes)
         finally:
             if writer is not None:
                 writer.close()
+            if silent != tmp:
+                silent.unlink(missing_ok=True)
+
+
+def _add_audio(video: Path, source: Path, seconds: float, out: Path, notes: list[str]) -> None:
+    """Write ``video`` with ``source``'s audio, cut at ``seconds`` (the video's length), as ``out``.
+
+    The audio is copied as is, else re-encoded to AAC (for a codec the container
+    refuses, e.g. PCM in MP4), else left out with a note: sound never fails the run.
+    ``-t`` rather than ``-shortest``, which older ffmpeg builds apply loosely to copied audio.
+    """
+    for codec in ("copy", "aac"):
+        result = subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(video), "-i", str(source),
+             "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", codec, "-t", f"{seconds:.6f}", str(out)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        )
+        if result.returncode == 0:
+            return
+    os.replace(video, out)
+    reason = (result.stderr.strip().splitlines() or [f"ffmpeg exit status {result.returncode}"])[-1]
+    notes.append(f"the audio of {source} was left out: ffmpeg could not add it ({reason})")
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    """One font object per size: loading it for every frame would cost more than drawing the label."""
+    return ImageFont.load_default(size=size)
+
+
+def labelled(frame: np.ndarray, text: str) -> np.ndarray:
+    """``frame`` with ``text`` in white on black at its top-left, if the label fits in the top third; else unchanged."""
+    h, w = frame.shape[:2]
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    font = _font(max(10, h // 24))
+    pad = max(2, h // 120)
+    _, _, right, bottom = draw.textbbox((pad, pad), text, font=font)
+    if right + pad > w or bottom + pad > h / 3:
+        return frame
+    draw.rectangle((0, 0, right + pad - 1, bottom + pad - 1), fill=(0, 0, 0))
+    draw.text((pad, pad), text, fill=(255, 255, 255), font=font)
+    return np.asarray(image)
 
 
 @contextlib.contextmanager
@@ -323,9 +378,10 @@ def deblur_video(
 
     ``fps`` overrides the output frame rate (default: the input's, else 30 for
     frame folders); for GIF output it replaces the per-frame durations.
-    Returns ``{"input", "output", "format", "frames", "size": [H, W], "fps", "dtype", "seconds"}``,
-    ``size`` being the written frames' size and ``fps`` the output frame rate
-    (None for PNG frames, the mean rate for a GIF).
+    Returns ``{"input", "output", "format", "frames", "size": [H, W], "fps", "dtype", "seconds", "notes"}``,
+    ``size`` being the written frames' size, ``fps`` the output frame rate
+    (None for PNG frames, the mean rate for a GIF) and ``notes`` what was changed
+    on the way (odd size padded, audio left out), each also printed to stderr.
     """
     from baselines.base import Streamer
 
@@ -337,11 +393,19 @@ def deblur_video(
     source = open_source(input)
     fmt = _output_format(output)
     _check_output(output, fmt, input)
-    streamer = Streamer(load_for_inference(model, dtype))
+    net = load_for_inference(model, dtype)
+    streamer = Streamer(net)
 
     rate = fps or source.fps or DEFAULT_FPS
+    notes: list[str] = []
+    audio = source.audio if fmt == "video" else None
+    if source.audio and fmt != "video":
+        notes.append(f"the audio of {input} was left out: {'a GIF' if fmt == 'gif' else 'PNG frames'} cannot hold sound")
+    elif audio and fps and fps != source.fps:
+        notes.append(f"the audio of {input} was left out: --fps {fps:g} changes the timing it was recorded for")
+        audio = None
     if fmt == "video":
-        sink = _video_writer(output, rate)
+        sink = _video_writer(output, rate, audio, notes)
     elif fmt == "gif":
         sink = _gif_writer(output, source.loop)
     else:
@@ -350,7 +414,8 @@ def deblur_video(
     pending: deque = deque()  # (input frame for side-by-side, duration) of frames inside the look-ahead
     written, total_ms, size, start = 0, 0.0, None, time.perf_counter()
     try:
-        with warnings.catch_warnings(), contextlib.closing(source.read()) as frames, sink as write, tqdm(total=total, unit="frame", desc="deblur", disable=not progress) as bar:
+        with warnings.catch_warnings(), contextlib.closing(source.read()) as frames, sink as write, \
+                progress_bar(total=total, unit="frame", desc="deblur", progress=progress) as bar:
             # JAX warns on every fork; subprocess execs ffmpeg straight from C in the child, which is safe.
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
@@ -359,7 +424,14 @@ def deblur_video(
                 shown, duration = pending.popleft()
                 frame = to_uint8(out)
                 if side_by_side:
-                    frame = np.concatenate([shown, frame], axis=1)
+                    frame = np.concatenate([labelled(shown, "blurry"), labelled(frame, net.name)], axis=1)
+                if fmt == "video":
+                    even = even_size(frame)
+                    if not written and even is not frame:
+                        (h, w), (eh, ew) = frame.shape[:2], even.shape[:2]
+                        notes.append(f"{w}x{h} frames padded to {ew}x{eh} by repeating the last row or column: "
+                                     "H.264 in yuv420p, the format browsers play, needs an even width and height")
+                    frame = even
                 write(frame, duration)
                 written, total_ms, size = written + 1, total_ms + duration, frame.shape[:2]
                 bar.update()
@@ -374,8 +446,10 @@ def deblur_video(
                 raise UserError(f"{input}: no frames could be read; expected a video with at least one frame")
     except OSError as exc:
         raise UserError(f"{output}: could not write ({_first_line(exc)})") from None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     return {
         "input": str(input), "output": str(output), "format": fmt, "frames": written, "size": list(size),
         "fps": None if fmt == "frames" else (1000.0 * written / total_ms if fmt == "gif" and total_ms else rate),
-        "dtype": dtype, "seconds": round(time.perf_counter() - start, 3),
+        "dtype": dtype, "seconds": round(time.perf_counter() - start, 3), "notes": notes,
     }

@@ -1,8 +1,9 @@
-"""Peak memory of ``bench-deblur deblur`` on a short and a 10x longer video: it must not grow with length.
+"""Peak memory of ``bench-deblur deblur`` or ``evaluate`` on a short and a longer video: it must not grow with length.
 
 Each length runs in a fresh Python process (so one run's peak cannot hide in
 another's) that calls the real CLI path, ``bench_deblur.cli.main``, on a
-synthetic mp4 and reports two peaks:
+synthetic mp4 (``deblur``) or a one-sequence PNG folder (``evaluate``, with a
+fresh frame cache, so decoding it is measured too) and reports two peaks:
 
 - ``ru_maxrss``: the process's peak resident memory, everything included
   (Python, numpy, the backend's tensors and allocator pools, ffmpeg pipes);
@@ -11,10 +12,12 @@ synthetic mp4 and reports two peaks:
 
 A pipeline that kept every frame would grow by frames x H x W x 3 x 4 bytes
 (float32) between the two runs; the script prints that figure for scale. Exit
-status 1 when either ratio (long / short) exceeds the target.
+status 1 when either ratio (long / short) exceeds the target, or a peak RSS
+exceeds ``--max-mib``.
 
-    python benchmarks/deblur_memory.py                # 100 vs 1,000 frames, 96x128, mp4 out
+    python benchmarks/deblur_memory.py                # deblur: 100 vs 1,000 frames, 96x128, mp4 out
     python benchmarks/deblur_memory.py --frames 50 500 --size 240 320 --output png
+    python benchmarks/deblur_memory.py --command evaluate   # 20 vs 100 frames at 1280x720, width 1, <= 1.5 GB
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 CHILD = r"""
 import json, resource, sys, time, tracemalloc
 from bench_deblur.cli import main
-import bench_deblur.video, baselines.base, keras  # imported before tracing: a constant we do not want to count
+import bench_deblur.video, bench_deblur.evaluate, baselines.base, keras  # imported before tracing: a constant we do not want to count
 args = json.loads(sys.argv[1])
 tracemalloc.start()
 start = time.perf_counter()
@@ -60,29 +63,47 @@ def write_video(path: Path, frames: int, height: int, width: int, fps: float = 2
     writer.close()
 
 
-def measure(video: Path, output: Path, model: Path, extra: list[str]) -> dict:
-    """Run the deblur command in a fresh interpreter and return its peaks."""
-    args = ["-q", "deblur", str(video), "-o", str(output), "--model", str(model), *extra]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def write_sequence(folder: Path, frames: int, height: int, width: int, name: str = "seq") -> None:
+    """A native-layout sequence ``folder/NAME/{blur,sharp}/NNNN.png`` of the same moving stripes."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    yy, xx = np.mgrid[:height, :width]
+    for sub in ("blur", "sharp"):
+        (folder / name / sub).mkdir(parents=True)
+    for i in range(frames):
+        level = np.sin((xx + 2 * yy + 3 * i) / 6.0)[..., None] * 0.5 + 0.5
+        iio.imwrite(folder / name / "blur" / f"{i:04d}.png", (level * np.array([250, 170, 90])).astype(np.uint8))
+        iio.imwrite(folder / name / "sharp" / f"{i:04d}.png", (level * np.array([255, 180, 100])).astype(np.uint8))
+
+
+def measure(args: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``bench-deblur ARGS`` in a fresh interpreter and return its peaks."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True, env=env)
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
-        sys.exit(f"deblur run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        sys.exit(f"{args[1]} run failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     result = json.loads(lines[-1])
     if result["rc"]:
-        sys.exit(f"deblur returned {result['rc']}:\n{done.stderr[-2000:]}")
+        sys.exit(f"{args[1]} returned {result['rc']}:\n{done.stderr[-2000:]}")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, nargs=2, default=[100, 1000], metavar=("SHORT", "LONG"))
-    parser.add_argument("--size", type=int, nargs=2, default=[96, 128], metavar=("H", "W"))
-    parser.add_argument("--width", type=float, default=0.125, help="model width multiplier (STRCNN+DTB, m=1)")
-    parser.add_argument("--output", default="mp4", choices=["mp4", "gif", "png"], help="output kind to write")
-    parser.add_argument("--side-by-side", action="store_true")
+    parser.add_argument("--command", default="deblur", choices=["deblur", "evaluate"])
+    parser.add_argument("--frames", type=int, nargs=2, metavar=("SHORT", "LONG"), help="default 100 1000 (deblur), 20 100 (evaluate)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="default 96 128 (deblur), 720 1280 (evaluate)")
+    parser.add_argument("--width", type=float, help="model width multiplier (STRCNN+DTB, m=1); default 0.125 (deblur), 1 (evaluate)")
+    parser.add_argument("--output", default="mp4", choices=["mp4", "gif", "png"], help="deblur: output kind to write")
+    parser.add_argument("--side-by-side", action="store_true", help="deblur: write input and output side by side")
     parser.add_argument("--target", type=float, default=1.10, help="largest acceptable long/short ratio")
+    parser.add_argument("--max-mib", type=float, help="largest acceptable peak RSS (default: none for deblur, 1536 for evaluate)")
     args = parser.parse_args(argv)
+    defaults = {"deblur": ([100, 1000], [96, 128], 0.125, None), "evaluate": ([20, 100], [720, 1280], 1.0, 1536.0)}[args.command]
+    args.frames, args.size, args.width, args.max_mib = (given if given is not None else default for given, default in
+                                                         zip((args.frames, args.size, args.width, args.max_mib), defaults))
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -97,13 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         build_model("strcnn_dtb", m=1, width=args.width).save(tmp / "model.keras")
         rows = []
         for n in args.frames:
-            video = tmp / f"in_{n}.mp4"
-            write_video(video, n, h, w)
-            output = tmp / (f"out_{n}" if args.output == "png" else f"out_{n}.{args.output}")
-            rows.append({"frames": n, **measure(video, output, tmp / "model.keras", extra)})
+            if args.command == "deblur":
+                source = tmp / f"in_{n}.mp4"
+                write_video(source, n, h, w)
+                output = tmp / (f"out_{n}" if args.output == "png" else f"out_{n}.{args.output}")
+                run = ["-q", "deblur", str(source), "-o", str(output), "--model", str(tmp / "model.keras"), *extra]
+                env = None
+            else:
+                write_sequence(tmp / f"split_{n}", n, h, w)
+                run = ["-q", "evaluate", str(tmp / "model.keras"), "--data", str(tmp / f"split_{n}")]
+                env = {"BENCH_DEBLUR_CACHE": str(tmp / f"cache_{n}")}
+            rows.append({"frames": n, **measure(run, env)})
 
     backend = keras.backend.backend()
-    print(f"deblur {h}x{w}, STRCNN+DTB width {args.width}, {args.output} output, backend {backend}, fresh process per run")
+    what = f"{args.output} output" if args.command == "deblur" else "PSNR/SSIM of every frame, blurry input scored too"
+    print(f"{args.command} {h}x{w}, STRCNN+DTB width {args.width}, {what}, backend {backend}, fresh process per run")
     print(f"{'frames':>7} {'peak RSS MiB':>13} {'tracemalloc MiB':>16} {'seconds*':>9}")
     for r in rows:
         print(f"{r['frames']:>7} {r['maxrss'] / MIB:>13.1f} {r['tracemalloc'] / MIB:>16.2f} {r['seconds']:>9.1f}")
@@ -115,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     print("* wall time with tracemalloc on, which slows every Python allocation: not a speed figure")
     ok = all(r <= args.target for r in ratios.values())
     print("flat: memory does not grow with video length" if ok else "NOT flat: memory grows with video length")
+    if args.max_mib is not None:
+        peak = max(r["maxrss"] for r in rows) / MIB
+        print(f"peak RSS {peak:.0f} MiB: {'within' if peak <= args.max_mib else 'OVER'} the {args.max_mib:.0f} MiB target")
+        ok = ok and peak <= args.max_mib
     return 0 if ok else 1
 
 

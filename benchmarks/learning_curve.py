@@ -8,31 +8,31 @@ the command can be rerun after an interruption and only the plot is redrawn.
 
     python benchmarks/learning_curve.py                         # quick preset, cnn and strcnn_dtb, 480/1500/4000
     python benchmarks/learning_curve.py --steps 100 200 --models cnn --out /tmp/lc
+    python benchmarks/learning_curve.py --lr 1e-3                # the committed curve (the quick recipe's lr until 2026-11-30)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def runs(preset: str, models: list[str], budgets: list[int], seed: int):
+def runs(preset: str, models: list[str], budgets: list[int], seed: int, lr: float | None = None):
     from bench_deblur.config import ModelConfig, RunConfig, preset as get_preset
 
     spec = get_preset(preset)
     for name in models:
         for steps in budgets:
-            train = dataclasses.replace(spec.train, steps=steps, steps_per_epoch=max(1, min(steps, 500)),
+            train = dataclasses.replace(spec.train, steps=steps, steps_per_epoch=max(1, min(steps, 500)), lr=lr or spec.train.lr,
                                         warmup_steps=min(spec.train.warmup_steps, steps // 4))
             model = ModelConfig(name, m=1, width=spec.width, global_skip=spec.global_skip)
-            yield spec, RunConfig(run_id=f"{name}-steps{steps}-s{seed}", preset=f"{preset}-learning-curve", model=model,
+            yield RunConfig(run_id=f"{name}-steps{steps}-s{seed}", preset=f"{preset}-learning-curve", model=model,
                                   train=train, synth=spec.synth, seed=seed, groups=["learning_curve"],
                                   eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note)
 
@@ -45,12 +45,13 @@ def table(results: Path, models: list[str], budgets: list[int], seed: int) -> tu
         for steps in budgets:
             metrics = read_json(results / f"{name}-steps{steps}-s{seed}" / "metrics.json")
             prov = read_json(results / f"{name}-steps{steps}-s{seed}" / "provenance.json")
+            config = read_json(results / f"{name}-steps{steps}-s{seed}" / "config.json")
             per_tau = metrics["per_tau"]
             blurry = {tau: row["blurry"]["psnr"] for tau, row in per_tau.items()} | {"mean": metrics["identity_mean"]["psnr"]}
             rows.append({"model": name, "steps": steps, "psnr": metrics["mean"]["psnr"],
                          "gain": metrics["mean"]["psnr"] - metrics["identity_mean"]["psnr"],
                          **{f"gain_tau{int(tau):02d}": row["psnr"] - row["blurry"]["psnr"] for tau, row in per_tau.items()},
-                         "wall_s": prov["wall_time_s"], "commit": prov["git_commit"]})
+                         "wall_s": prov["wall_time_s"], "commit": prov["git_commit"], "lr": config["train"]["lr"]})
     return rows, blurry
 
 
@@ -59,6 +60,7 @@ def write(rows: list[dict], blurry: dict, out: Path, preset: str) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from bench_deblur.fileio import atomic_path, write_text
 
@@ -81,10 +83,12 @@ def write(rows: list[dict], blurry: dict, out: Path, preset: str) -> bool:
         verdicts.append(f"- {name}: test PSNR {' -> '.join(f'{p:.3f}' for p in psnr)} dB: "
                         + ("never falls with more steps" if ok else "FALLS with more steps"))
     commits = sorted({r["commit"] or "unknown" for r in rows})
+    rates = ", ".join(f"{lr:g}" for lr in sorted({r["lr"] for r in rows}))
     text = "\n".join([
         f"# Learning curve: preset {preset}", "",
         f"Test PSNR on the {preset} preset's held-out test sets (mean over tau, every frame) after training with "
-        f"the preset's recipe for each step budget (one seed; each budget a complete cosine schedule). Blurry input: "
+        f"the preset's recipe at peak learning rate {rates} for each step budget (one seed; each budget a complete "
+        f"cosine schedule). Blurry input: "
         f"{blurry['mean']:.3f} dB. Built by `python benchmarks/learning_curve.py` from runs at commit(s) {', '.join(commits)}.",
         "", *lines, "", *verdicts, "", "![test PSNR against steps](learning_curve.png)", ""])
     write_text(out / "learning_curve.md", text)
@@ -97,6 +101,7 @@ def write(rows: list[dict], blurry: dict, out: Path, preset: str) -> bool:
     ax.axhline(blurry["mean"], color="grey", linestyle="--", label="blurry input")
     ax.set_xscale("log")
     ax.set_xticks(sorted({r["steps"] for r in rows}), [f"{s:,}" for s in sorted({r["steps"] for r in rows})])
+    ax.xaxis.set_minor_formatter(NullFormatter())  # only the budgets are labelled
     ax.set_xlabel("training steps")
     ax.set_ylabel("test PSNR (dB), mean over τ")
     ax.set_title(f"Learning curve, preset {preset} (1 seed)")
@@ -115,24 +120,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["cnn", "strcnn_dtb"])
     parser.add_argument("--steps", nargs="+", type=int, default=[480, 1500, 4000], help="step budgets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")
     parser.add_argument("--results", default="results/learning_curve", help="run folders (resumable)")
     parser.add_argument("--out", default="reports/learning_curve", help="where the table and plot go")
     args = parser.parse_args(argv)
 
     from bench_deblur.config import preset as get_preset
+    from bench_deblur.datasets import RunData, open_dataset
     from bench_deblur.errors import UserError
-    from bench_deblur.sweep import run_one
+    from bench_deblur.runner import run_one
     from bench_deblur.synth import make_dataset
-    import os
 
     try:
         spec = get_preset(args.preset)
         data = Path(args.data or REPO / "data" / args.preset)
         make_dataset(data, spec.synth, workers=os.cpu_count() or 1)
+        dataset = open_dataset(data, "native")
         budgets = sorted(set(args.steps))
-        for _, run in runs(args.preset, args.models, budgets, args.seed):
-            print(f"{run.run_id}: {run_one(run, Path(args.results), data)}", flush=True)
+        for run in runs(args.preset, args.models, budgets, args.seed, args.lr):
+            print(f"{run.run_id}: {run_one(run, Path(args.results), RunData(dataset, dataset))}", flush=True)
         rows, blurry = table(Path(args.results), args.models, budgets, args.seed)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -132,6 +132,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ok
     """Targets turn NaN in the second epoch: training stops with a clear error, epoch 1's checkpoint survives."""
     from bench_deblur import train as train_module
     from bench_deblur.config import ModelConfig, RunConfig
+    from bench_deblur.datasets import open_dataset
     from bench_deblur.train import CHECKPOINT, CHECKPOINT_STATE, TrainingDiverged
 
     real = train_module.ClipDataset.__getitem__
@@ -145,7 +146,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ok
     spec = preset("smoke")
     run = RunConfig(run_id="r", preset="smoke", model=ModelConfig("strcnn", width=0.125), train=spec.train, synth=spec.synth)
     with pytest.raises(TrainingDiverged, match="diverged"):
-        train_module.train(run, tmp_path, ok_dataset, progress=False)
+        train_module.train(run, tmp_path, open_dataset(ok_dataset), progress=False)
     assert json.loads((tmp_path / CHECKPOINT_STATE).read_text()) == {"epoch": 1}
     model = keras.saving.load_model(tmp_path / CHECKPOINT)
     assert all(np.isfinite(w).all() for w in model.get_weights())

@@ -239,9 +239,9 @@ def _full_disk(*args, **kwargs):
 
 
 def test_full_disk_while_training_names_the_run_folder(work, capsys, monkeypatch):
-    from bench_deblur import sweep
+    from bench_deblur import runner
 
-    monkeypatch.setattr(sweep, "run_one", _full_disk)
+    monkeypatch.setattr(runner, "run_one", _full_disk)
     code = run_cli(["train", "identity", "--preset", "smoke", "--data", "d_ok", "--out", "results/smoke/new-run"])
     line = one_line_error(capsys, code, "results/smoke/new-run", "No space left on device")
     assert not line.startswith("error: :")

@@ -42,7 +42,7 @@ def test_shapes_types_and_pyddataset_options(sequences):
     assert x.shape == y.shape == (6, 5, 8, 8, 3) and x.dtype == y.dtype == np.float32
     assert 0 <= x.min() and x.max() <= 1 and len(ds) == 4 and ds.skipped == ["short"]
     assert (ds.workers, ds.use_multiprocessing, ds.max_queue_size) == (2, True, 3)
-    assert all(blur.dtype == np.uint8 for blur, _ in ds.frames)
+    assert all(cached.dtype == "uint8" and cached.path.is_file() for cached in ds.sequences)  # on disk, not in RAM
 
 
 def test_batches_are_a_pure_function_of_seed_epoch_index(sequences):

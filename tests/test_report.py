@@ -219,7 +219,7 @@ def test_report_states_context(built):
         "cnn: a test model",
         "Toy GPU",
         "keras: 3.15",
-        "total wall time 16.0 min",
+        "their wall times add up to 16.0 min",
     ):
         assert text in md, text
     assert "arXiv 1704.03285" in (out / "report.html").read_text()

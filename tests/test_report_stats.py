@@ -192,3 +192,17 @@ def test_old_results_still_load(tmp_path):
     md = build_report(results, tmp_path / "older", progress=False).read_text()
     assert "No paired comparisons" in md and "record no per-sequence scores" in md
     assert (tmp_path / "older" / "tables" / "main_psnr.tex").exists()
+
+
+def test_a_negative_psnr_loss_is_drawn_on_a_linear_axis():
+    from bench_deblur.report.figures import training_curves
+
+    history = pd.DataFrame({"epoch": [0, 1, 2], "loss": [-24.1, -24.6, -24.9], "val_psnr": [25.0, 25.3, 25.4]})
+    pal = Palette({"cnn": "#1f77b4"}, {"cnn (m=1)": "cnn"})
+    fig = training_curves({"cnn (m=1)": [history]}, ["cnn (m=1)"], pal, ["psnr"])
+    loss_axis = fig.axes[0]
+    assert loss_axis.get_yscale() == "linear" and "10·log10 MSE" in loss_axis.get_ylabel()
+    low, high = loss_axis.get_ylim()
+    assert low <= -24.9 and high >= -24.1  # the curve is inside the axis, not clipped away
+    mse = training_curves({"cnn (m=1)": [history.assign(loss=[0.01, 0.005, 0.004])]}, ["cnn (m=1)"], pal, ["mse"])
+    assert mse.axes[0].get_yscale() == "log"

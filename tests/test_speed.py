@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from bench_deblur import speed
+from bench_deblur import runtime, speed
 from bench_deblur.cost import count_macs
 from bench_deblur.errors import UserError
 from bench_deblur.registry import build_model
@@ -53,7 +53,7 @@ def test_end_to_end_writes_json(tmp_path):
 
 def test_compiled_step_equals_eager_cell():
     cell = build_model("strcnn_dtb", width=0.25).cell
-    step, sync, execution, _ = speed._compiled_step(cell)
+    step, sync, execution, _ = runtime.compiled_step(cell)
     windows = np.random.default_rng(0).random((3, 2, 16, 20, 9)).astype("float32")
     states = eager_states = cell.get_initial_state_like(windows[0])
     for window in windows:
@@ -68,11 +68,11 @@ JAX_CHECK = textwrap.dedent(
     """
     import json, sys
     import numpy as np, keras
-    from bench_deblur import speed
+    from bench_deblur import runtime, speed
     from bench_deblur.registry import build_model
 
     cell = build_model("strcnn_dtb", width=0.25).cell
-    step, sync, execution, _ = speed._compiled_step(cell)
+    step, sync, execution, _ = runtime.compiled_step(cell)
     windows = np.random.default_rng(0).random((3, 1, 16, 20, 9)).astype("float32")
     states = eager = cell.get_initial_state_like(windows[0])
     for window in windows:

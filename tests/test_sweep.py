@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench_deblur.config import PRESETS, TAUS, preset, sweep_from_dict, to_dict
-from bench_deblur.sweep import expand, run_lock, shard
+from bench_deblur.runner import run_lock
+from bench_deblur.sweep import expand, shard
 
 RUN_FILES = ["config.json", "history.csv", "metrics.json", "model.keras", "provenance.json", "samples.npz"]
 
@@ -103,8 +104,9 @@ def test_smoke_run_writes_every_file(smoke):
         metrics = json.loads((folder / "metrics.json").read_text())
         assert set(metrics["per_tau"]) == {str(t) for t in TAUS}
         assert metrics["protocol"] and metrics["cost"]["params"] >= 0
+        assert (metrics["cost"]["runtime"] is not None) == run.measure_runtime  # timed after the worker processes
         prov = json.loads((folder / "provenance.json").read_text())
-        for key in ("git_commit", "git_dirty", "versions", "backend", "device", "dataset_manifest_hash", "seed", "wall_time_s"):
+        for key in ("git_commit", "git_dirty", "versions", "backend", "device", "data", "seed", "wall_time_s"):
             assert key in prov
     assert (root / "results" / "smoke" / "sweep.json").is_file()
     assert (root / "reports" / "smoke" / "REPORT.md").is_file()

@@ -16,7 +16,8 @@ from bench_deblur.synth import scene as synth_scene
 from bench_deblur.synth import textures, writer
 from bench_deblur.datasets import find_sequences, load_sequence
 from bench_deblur.errors import UserError
-from bench_deblur.synth import SynthConfig, dataset_hash, make_dataset, test_splits  # noqa: F401 (__test__ = False)
+from bench_deblur.datasets.layouts import manifest_hash, manifest_test_splits
+from bench_deblur.synth import SynthConfig, make_dataset
 
 TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, val_sequences=1, test_sequences=1,
                    keep_hfr=True, train_photo_fraction=0.5, test_photo_fraction=1.0, objects=(2, 4))
@@ -55,11 +56,11 @@ def _check_eq1(root: Path, manifest: dict, gamma: float | None) -> int:
 
 def test_layout_manifest_and_hashes(tiny):
     root, manifest = tiny
-    assert test_splits(root) == {7: "test_tau07", 9: "test_tau09", 11: "test_tau11", 13: "test_tau13",
+    assert manifest_test_splits(root) == {7: "test_tau07", 9: "test_tau09", 11: "test_tau11", 13: "test_tau13",
                                  15: "test_tau15"}
     assert manifest["config"] == json.loads(json.dumps(dataclasses.asdict(TINY)))
     assert manifest["resolution"] == [32, 48] and manifest["seed"] == 3 and manifest["gamma"] is None
-    assert set(manifest["splits"]) == {"train", "val", *test_splits(root).values()}
+    assert set(manifest["splits"]) == {"train", "val", *manifest_test_splits(root).values()}
     assert manifest["scenes"] == {"train": 2, "val": 1, "test": 1}
     for split, entry in manifest["splits"].items():
         sequences = find_sequences(root / split)
@@ -104,7 +105,7 @@ def test_noise_is_added_to_blurry_frames_only(tmp_path):
 def test_test_splits_differ_only_in_tau(tiny):
     """All test splits come from one high-rate sequence; splits with equal T share their GT frames."""
     root, manifest = tiny
-    seqs = {split: manifest["splits"][split]["sequences"]["seq000"] for split in test_splits(root).values()}
+    seqs = {split: manifest["splits"][split]["sequences"]["seq000"] for split in manifest_test_splits(root).values()}
     assert {s["background"] for s in seqs.values()} == {seqs["test_tau15"]["background"]}
     assert [s["spacing"] for s in seqs.values()] == [13, 15, 15, 15, 15]  # default rule, tau_max = 15
     for split in ("test_tau09", "test_tau11", "test_tau13"):
@@ -167,7 +168,7 @@ def test_train_taus_are_mixed_and_balanced(tmp_path):
 def test_deterministic_by_seed_and_idempotent(tiny, tmp_path):
     root, manifest = tiny
     again = make_dataset(tmp_path / "again", TINY, progress=False)
-    assert again == manifest and dataset_hash(tmp_path / "again") == dataset_hash(root)
+    assert again == manifest and manifest_hash(tmp_path / "again") == manifest_hash(root)
     other = make_dataset(tmp_path / "other", dataclasses.replace(TINY, seed=4), progress=False)
     assert other["splits"]["train"] != manifest["splits"]["train"]
     frame = root / "train/seq000/blur/000000.png"
@@ -211,9 +212,9 @@ def test_refuses_foreign_folder(tmp_path):
     with pytest.raises(UserError, match=f"{tmp_path}: folder is not empty"):
         make_dataset(tmp_path, TINY, progress=False)
     with pytest.raises(UserError, match="manifest.json: file not found"):
-        dataset_hash(tmp_path)
+        manifest_hash(tmp_path)
     with pytest.raises(UserError, match="manifest.json: file not found"):
-        test_splits(tmp_path)
+        manifest_test_splits(tmp_path)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -253,7 +254,7 @@ def test_calibration_quick_test_set_spans_gopro_range(tmp_path):
                       test_taus=(7, 11, 15), train_taus=(7,))
     manifest = make_dataset(tmp_path / "d", cfg, progress=False, workers=2)
     score = {}
-    for tau, split in test_splits(tmp_path / "d").items():
+    for tau, split in manifest_test_splits(tmp_path / "d").items():
         pairs = [load_sequence(s) for s in find_sequences(tmp_path / "d" / split)]
         per_seq = [np.mean([_psnr(b, s) for b, s in zip(blur, sharp)]) for blur, sharp in pairs]
         recorded = [s["input_psnr"] for s in manifest["splits"][split]["sequences"].values()]

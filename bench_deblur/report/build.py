@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib import rc_context
 from matplotlib.figure import Figure
-from tqdm import tqdm
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.progress import progress_bar
 from bench_deblur.report import figures as F
 from bench_deblur.report import tables as T
 from bench_deblur.report.document import Doc, Writer
@@ -45,6 +45,10 @@ DIAGNOSTICS = {
 }
 """Diagnostic map name -> (figure name, caption); other maps get figure 'diagnostic_<name>'."""
 _PROVENANCE_PER_RUN = {"seed", "argv", "wall_time_s"}
+MEAN_NOTE = (
+    "Columns: PSNR, SSIM and temporal error averaged over every test sequence, then mean ± 95% CI over seeds; the "
+    "test set has no blur lengths τ, so there is one column per metric instead of one per τ."
+)
 
 
 @dataclass
@@ -56,10 +60,16 @@ class _Report:
     per_tau: pd.DataFrame
     means: pd.DataFrame
     sequences: pd.DataFrame
+    test_name: str = "the test set"
     doc: Doc = field(default_factory=Doc)
     tables: list[T.Table] = field(default_factory=list)
     figures: list[tuple[str, Figure]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def by_tau(self) -> bool:
+        """Tables by blur length tau (synthetic test sets), else mean tables (datasets without tau)."""
+        return all(r.by_tau for r in self.runs)
 
     def group(self, name: str) -> tuple[list[Run], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The runs of a report group and their score tables (a run may be in several groups)."""
@@ -143,14 +153,23 @@ def _main_section(rep: _Report) -> T.Table | None:
         "Model rows ranked by mean PSNR, best first; the best value of each column in bold. The last row, below the "
         "rule, is the floor: the blurry input scored on the same frames (what the identity model outputs)."
     )
-    for metric, (name, _) in METRICS.items():
-        title = f"{name} by blur length τ (group 'main')"
-        rep.table(T.by_tau_table(f"main_{metric}", title, per_tau, means, "label", order, metric, note))
+    if rep.by_tau:
+        for metric, (name, _) in METRICS.items():
+            title = f"{name} by blur length τ (group 'main')"
+            rep.table(T.by_tau_table(f"main_{metric}", title, per_tau, means, "label", order, metric, note))
+    else:
+        title = f"Mean scores over the test sequences of {rep.test_name} (group 'main')"
+        rep.table(T.mean_table("main_mean", title, means, "label", order, note + " " + MEAN_NOTE))
     _schema_notes(rep, main, "group 'main'")
     paired = T.paired_table(seqs, "main", "label", _main_comparisons(means, order))
     rep.table(paired, "No paired comparisons: no two models (or a model and the blurry input) share scored sequences.")
     rep.table(T.per_sequence_table(seqs, order, "main"))
-    rep.figure("psnr_vs_tau", F.psnr_vs_tau(per_tau, order, pal), "PSNR vs blur length τ, 95% CI bands over seeds")
+    rep.figure(
+        "psnr_vs_tau",
+        F.psnr_vs_tau(per_tau, order, pal) if rep.by_tau else None,
+        "PSNR vs blur length τ, 95% CI bands over seeds",
+        f"{rep.test_name} has no blur lengths τ (see the mean and per-sequence tables)",
+    )
     curves = frame_curves(main)
     rep.figure(
         "psnr_vs_frame",
@@ -184,8 +203,9 @@ def _main_section(rep: _Report) -> T.Table | None:
             continue
         if h is not None:
             histories.setdefault(r.label, []).append(h)
+    losses = sorted({str((r.config.get("train") or {}).get("loss", "mse")) for r in main})
     rep.figure(
-        "training_curves", F.training_curves(histories, order, pal), "Training loss and validation PSNR per epoch"
+        "training_curves", F.training_curves(histories, order, pal, losses), "Training loss and validation PSNR per epoch"
     )
 
     rep.doc.h(2, "Qualitative results")
@@ -257,7 +277,11 @@ def _placement_section(rep: _Report) -> T.Table | None:
         "Rows in architectural order (input to output); 'none' is the model without DTB; the best value of each "
         "column in bold; the last row is the blurry input."
     )
-    rep.table(T.by_tau_table("placement", title, per_tau, means, "variant", variants, "psnr", note, T.PLACEMENTS))
+    if rep.by_tau:
+        rep.table(T.by_tau_table("placement", title, per_tau, means, "variant", variants, "psnr", note, T.PLACEMENTS))
+    else:
+        title = f"Mean scores on {rep.test_name} by DTB placement (group 'placement')"
+        rep.table(T.mean_table("placement", title, means, "variant", variants, note + " " + MEAN_NOTE, T.PLACEMENTS))
     pairs: list[tuple[str, object]] = [(v, "none") for v in variants if v != "none" and "none" in variants]
     pairs += [(v, BLURRY_INPUT) for v in variants]
     paired = T.paired_table(seqs, "placement", "variant", pairs, T.PLACEMENTS)
@@ -368,8 +392,39 @@ def _provenance_lines(runs: list[Run]) -> list[str]:
         f"{k}: " + "; ".join(v if len(counts) == 1 else f"{v} ({n} runs)" for v, n in sorted(counts.items()))
         for k, counts in sorted(values.items())
     ]
-    lines.append(f"runs with provenance.json: {len(with_prov)} of {len(runs)}; total wall time {total / 60:.1f} min")
+    lines.append(f"runs with provenance.json: {len(with_prov)} of {len(runs)}; their wall times add up to {total / 60:.1f} min "
+                 "(runs in parallel worker processes overlap)")
     return lines
+
+
+def _data(run: Run) -> dict:
+    """The run's datasets (config.json 'data', as ``datasets.RunData.describe`` writes it); {} for older results."""
+    data = run.config.get("data")
+    ok = isinstance(data, dict) and all(isinstance(data.get(side), dict) for side in ("train", "test"))
+    return data if ok else {}
+
+
+def _data_lines(runs: list[Run]) -> list[str]:
+    """What the runs trained and were tested on (config.json 'data'): dataset names, ids, splits, cross-dataset."""
+    lines = []
+    for text, ids in sorted(_distinct(runs, _data).items()):
+        data = json.loads(text)
+        if not data:  # results written before runs recorded their data: the preset's synthetic data
+            continue
+        train, test = data["train"], data["test"]
+        runs_note = "" if len(ids) == len(runs) else f" [{len(ids)} runs]"
+        lines.append(
+            f"{'Cross-dataset: ' if data.get('cross_dataset') else ''}trained on {train.get('name')} ({train.get('id')}, "
+            f"{train.get('layout')} layout): {train.get('train')}; validation: {train.get('validation')}. Tested on "
+            f"{test.get('name')} ({test.get('id')}): {test.get('test')}{runs_note}."
+        )
+    return lines
+
+
+def _test_name(runs: list[Run]) -> str:
+    """The test set as titles name it: 'GoPro (gopro-x)', or 'the test set' for results that record no dataset."""
+    names = sorted({f"{d['test'].get('name')} ({d['test'].get('id')})" for r in runs if (d := _data(r))})
+    return ", ".join(names) or "the test set"
 
 
 def _context_sections(rep: _Report, results_dir: Path, skipped: list[str]) -> None:
@@ -414,11 +469,16 @@ def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Pat
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     runs, skipped = load_runs(results_dir, progress)
-    rep = _Report(runs, F.Palette.of(runs), *score_frames(runs), sequence_frame(runs))
+    rep = _Report(runs, F.Palette.of(runs), *score_frames(runs), sequence_frame(runs), _test_name(runs))
     preset = ", ".join(sorted({str(r.config.get("preset", results_dir.name)) for r in runs}))
-    title = f"bench-deblur report: preset {preset}"
+    title = f"bench-deblur report: preset {preset}" + ("" if rep.by_tau else f", {rep.test_name}")
     head = Doc()
     head.h(1, title)
+    for line in _data_lines(runs):
+        head.p(f"Data: {line}")
+    for p in sorted(_distinct(runs, lambda r: r.metrics["protocol"])):
+        short = {k: v for k, v in json.loads(p).items() if k in ("color", "crop_border", "frames", "quantize")}
+        head.p("Protocol: " + ", ".join(f"{k} {v}" for k, v in short.items()) + " (definitions under 'Evaluation protocol').")
     for note in sorted({str(r.config.get("scale_note", "")) for r in runs} - {""}):
         head.p(f"Scale: {note}")
     head.p(
@@ -446,7 +506,7 @@ def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Pat
         _paper_section(rep)
         for t in rep.tables:
             writer.table(t)
-        for name, fig in tqdm(rep.figures, desc="report: figures", unit="fig", disable=not progress):
+        for name, fig in progress_bar(rep.figures, desc="report: figures", unit="fig", progress=progress):
             writer.figure(name, fig)
     head.h(2, "Findings (generated from the paired comparisons below)")
     head.ul(_findings(rep, main, placement))

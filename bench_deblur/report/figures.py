@@ -218,7 +218,13 @@ def pareto(main_means: pd.DataFrame, ms: pd.Series, order: list[str], pal: Palet
     return fig
 
 
-def training_curves(histories: dict[str, list[pd.DataFrame]], order: list[str], pal: Palette) -> Figure | None:
+# How each training loss reads on the curve's axis.
+LOSS_LABELS = {"mse": "MSE + weight decay", "psnr": "per-clip 10·log10 MSE, dB"}
+
+
+def training_curves(histories: dict[str, list[pd.DataFrame]], order: list[str], pal: Palette,
+                    losses: list[str]) -> Figure | None:
+    """Loss and validation PSNR per epoch; the loss on a log axis only when it is positive (MSE, not 10 log10 MSE)."""
     if not histories:
         return None
     fig = new_figure(11, 4.2)
@@ -242,7 +248,10 @@ def training_curves(histories: dict[str, list[pd.DataFrame]], order: list[str], 
                         avg.index, avg[col], color=color, ls=pal.linestyle(label), lw=2, label=f"{label} ({seeds})"
                     ),
                 )
-    axes[0].set(xlabel="epoch", ylabel="training loss (MSE + weight decay)", yscale="log", title="Training loss")
+    positive = all((h["loss"] > 0).all() for hs in histories.values() for h in hs if "loss" in h)
+    names = ", ".join(LOSS_LABELS.get(loss, loss) for loss in losses)
+    axes[0].set(xlabel="epoch", ylabel=f"training loss ({names})", yscale="log" if positive else "linear",
+                title="Training loss")
     axes[1].set(xlabel="epoch", ylabel="validation PSNR (dB)", title="Validation PSNR")
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -1,8 +1,8 @@
 """Loading runs: read ``results/<preset>/<run_id>/`` folders into ``Run`` records, checking the schema.
 
 A run is usable when ``config.json`` and ``metrics.json`` parse and hold the keys
-the tables need (per-tau and mean PSNR / SSIM, the blurry input's scores, the
-protocol). Newer keys are optional, so results written before they existed still
+the tables need (per-tau, or per-split for datasets without tau, and mean PSNR /
+SSIM, the blurry input's scores, the protocol). Newer keys are optional, so results written before they existed still
 load: ``per_tau[tau].sequences[name].psnr_frames`` (per-frame PSNR) and
 ``per_tau[tau].blurry_sequences`` (the blurry input per sequence, for paired
 differences against it). A run that cannot be used is named in a warning and
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.progress import progress_bar
 
 METRICS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "temporal": ("temporal error (lower is better)", 4)}
 """metric -> (display name, digits shown)."""
@@ -51,13 +51,18 @@ class Run:
     path: Path
     config: dict
     metrics: dict
-    per_tau: dict[int, dict[str, float]]
+    per_tau: dict[int | str, dict[str, float]]
     mean: dict[str, float]
     blurry: dict[str, float]
     provenance: dict | None = None
-    blurry_per_tau: dict[int, dict[str, float]] = field(default_factory=dict)
-    sequences: dict[int, dict[str, Sequence]] = field(default_factory=dict)
-    blurry_sequences: dict[int, dict[str, Sequence]] = field(default_factory=dict)
+    blurry_per_tau: dict[int | str, dict[str, float]] = field(default_factory=dict)
+    sequences: dict[int | str, dict[str, Sequence]] = field(default_factory=dict)
+    blurry_sequences: dict[int | str, dict[str, Sequence]] = field(default_factory=dict)
+
+    @property
+    def by_tau(self) -> bool:
+        """Whether the test splits are blur lengths tau (synthetic data) rather than named splits (public datasets)."""
+        return all(isinstance(key, int) for key in self.per_tau)
 
     @property
     def run_id(self) -> str:
@@ -154,10 +159,9 @@ def load_run(path: Path) -> Run:
     per_tau = _need(metrics, "per_tau", met_path)
     if not isinstance(per_tau, dict) or not per_tau:
         raise BadRun(f"{met_path}: 'per_tau' must be a non-empty object")
-    try:
-        taus = {int(tau): s for tau, s in per_tau.items()}
-    except ValueError:
-        raise BadRun(f"{met_path}: 'per_tau' keys must be integer taus, got {sorted(per_tau)}") from None
+    # Synthetic test sets are keyed by blur length tau; the public datasets by split name (e.g. 'test').
+    by_tau = all(str(key).lstrip("-").isdigit() for key in per_tau)
+    taus = {int(key) if by_tau else str(key): s for key, s in per_tau.items()}
     scores = {t: _scores(s, met_path, f"per_tau.{t}") for t, s in sorted(taus.items())}
     blurry_taus = {t: _scores(s["blurry"], met_path, f"per_tau.{t}.blurry") for t, s in taus.items() if "blurry" in s}
     sequences = {t: _sequences(s.get("sequences"), met_path, f"per_tau.{t}.sequences") for t, s in taus.items()}
@@ -195,7 +199,7 @@ def load_runs(results_dir: Path, progress: bool = True) -> tuple[list[Run], list
     if not folders:
         raise UserError(f"{results_dir}: no runs found (expected <run_id>/config.json and metrics.json)")
     runs, skipped = [], []
-    for folder in tqdm(folders, desc="report: reading runs", unit="run", disable=not progress):
+    for folder in progress_bar(folders, desc="report: reading runs", unit="run", progress=progress):
         try:
             runs.append(load_run(folder))
         except BadRun as exc:

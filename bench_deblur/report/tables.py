@@ -19,10 +19,11 @@ import pandas as pd
 
 from bench_deblur.report.load import HIGHER_IS_BETTER, METRICS, Run
 from bench_deblur.report.stats import BLURRY_INPUT, ci95, paired, summary
+from bench_deblur.runtime import RUNTIME_SIZES
 
 BLURRY = "blurry input (identity floor)"
 IDENTITY = "identity"
-SIZES = ("640x480", "1280x720")
+SIZES = tuple(f"{w}x{h}" for w, h in RUNTIME_SIZES)
 PLACEMENTS = {
     "none": "none (STRCNN, no DTB)",
     "mid_encoder": "mid-encoder",
@@ -257,11 +258,40 @@ def by_tau_table(
     )
 
 
+def mean_table(
+    name: str, title: str, means: pd.DataFrame, key: str, order: list, note: str, shown: dict[str, str] | None = None
+) -> Table:
+    """Rows ``key`` in ``order``, then the blurry-input floor; columns: every metric and the PSNR gain over the blurry input.
+
+    The table for test sets without blur lengths (the public datasets), with the CIs of ``by_tau_table``.
+    """
+    models = means[means["model"] != IDENTITY]
+    columns = {m: METRICS[m][0] for m in METRICS} | {"gain": "gain over blurry (dB)"}
+    digits = {m: METRICS[m][1] for m in METRICS} | {"gain": 2}
+    summaries = {m: summary(models, [key], m) for m in columns}
+    rows, numbers = [], []
+    for k in order:
+        cells = {m: _one(summaries[m], {key: k}) for m in columns}
+        rows.append({key: (shown or {}).get(k, k), **{columns[m]: fmt(c[0], c[1], digits[m]) for m, c in cells.items()},
+                     "seeds": str(cells["psnr"][2])})
+        numbers.append({columns[m]: c[0] for m, c in cells.items()})
+    floor = {m: float(means[f"blurry_{m}"].mean()) if means[f"blurry_{m}"].notna().any() else math.nan for m in METRICS}
+    floor["gain"] = 0.0
+    rows.append({key: BLURRY, **{columns[m]: fmt(v, math.nan, digits[m]) for m, v in floor.items()}, "seeds": "—"})
+    numbers.append({columns[m]: v for m, v in floor.items()})
+    higher = {columns[m]: HIGHER_IS_BETTER.get(m, True) for m in columns}
+    bold = bold_best(pd.DataFrame(numbers, columns=list(columns.values())), higher, {columns[m]: digits[m] for m in columns})
+    display = pd.DataFrame(rows).rename(columns={"label": "model", "variant": "DTB placement"})
+    data = pd.concat([summaries[m].assign(metric=m) for m in columns]
+                     + [pd.DataFrame([{"metric": m, key: BLURRY, "mean": v} for m, v in floor.items()])], ignore_index=True)
+    return Table(name, title, display, data[["metric", key, "mean", "ci95", "std", "n"]], note, bold, (len(order),))
+
+
 def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> Table | None:
-    """PSNR per test sequence (rows: tau and sequence) and model (columns), mean over seeds; best per row in bold."""
-    rows_ = seq_rows[seq_rows["model"] != IDENTITY]
-    if rows_.empty:
+    """PSNR per test sequence (rows: tau or split, and sequence) and model (columns), mean over seeds; best per row in bold."""
+    if seq_rows.empty:
         return None
+    rows_ = seq_rows[seq_rows["model"] != IDENTITY]  # the identity model is the blurry-input column
     data = (
         rows_.groupby(["tau", "sequence", "label"], sort=True)
         .agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), temporal=("temporal", "mean"), seeds=("seed", "nunique"))
@@ -276,14 +306,15 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
     if blurry["psnr"].notna().any():
         data = pd.concat([data, blurry[data.columns]], ignore_index=True)
     labels = [k for k in order if k in set(data["label"])] + ([BLURRY] if BLURRY in set(data["label"]) else [])
-    keys = sorted({(int(t), str(s)) for t, s in zip(data["tau"], data["sequence"])})
+    keys = sorted({(t, str(s)) for t, s in zip(data["tau"], data["sequence"])})
+    split = "τ" if all(isinstance(t, (int, np.integer)) for t, _ in keys) else "split"
     wide = data.pivot_table(index=["tau", "sequence"], columns="label", values="psnr", aggfunc="mean", dropna=False)
     numbers = pd.DataFrame(
         [[float(wide.loc[k, lab]) if lab in wide.columns else math.nan for lab in labels] for k in keys], columns=labels
     )
     display = pd.DataFrame(
         [
-            {"τ": str(t), "sequence": s, **{lab: fmt(numbers.loc[i, lab], math.nan, 2) for lab in labels}}
+            {split: str(t), "sequence": s, **{lab: fmt(numbers.loc[i, lab], math.nan, 2) for lab in labels}}
             for i, (t, s) in enumerate(keys)
         ]
     )
@@ -297,7 +328,9 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
         f"{group}_per_sequence",
         f"PSNR (dB) per test sequence (group '{group}')",
         display,
-        data[["tau", "sequence", "label", "psnr", "ssim", "temporal", "seeds"]],
+        data[["tau", "sequence", "label", "psnr", "ssim", "temporal", "seeds"]].rename(
+            columns={} if split == "τ" else {"tau": "split"}
+        ),
         note,
         bold,
     )

@@ -10,14 +10,11 @@ run anywhere offline. Three modules, one job each:
 
 from bench_deblur.synth.textures import PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS
 from bench_deblur.synth.writer import (
-    MANIFEST,
     SynthConfig,
     blur_window,
-    dataset_hash,
     make_dataset,
     spacing_for,
-    test_splits,
 )
 
-__all__ = ["MANIFEST", "PHOTOS", "TEST_PHOTOS", "TRAIN_PHOTOS", "SynthConfig", "blur_window", "dataset_hash",
-           "make_dataset", "spacing_for", "test_splits"]
+__all__ = ["PHOTOS", "TEST_PHOTOS", "TRAIN_PHOTOS", "SynthConfig", "blur_window", "make_dataset",
+           "spacing_for"]

@@ -37,13 +37,14 @@ import imageio.v3 as iio
 import numpy as np
 from tqdm import tqdm
 
+from bench_deblur.datasets.layouts import MANIFEST
 from bench_deblur.errors import UserError
 from bench_deblur.fileio import atomic_path, read_json, write_json, write_text
+from bench_deblur.progress import progress_bar
 from bench_deblur.synth.scene import Scene
 from bench_deblur.synth.textures import PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS
 
 GENERATOR_VERSION = 2
-MANIFEST = "manifest.json"
 MARKER = ".synth-incomplete"
 SPLIT_KINDS = ("train", "val", "test")
 
@@ -110,7 +111,7 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
     workers = max(1, min(workers, len(jobs) // 8))  # a process costs seconds to start: not worth it for a few scenes
     splits: dict[str, dict] = {}
     total = sum(len(needed_frames(windows)) for _, windows in jobs)
-    with tqdm(total=total, desc="synth", unit="frame", disable=not progress) as bar:
+    with progress_bar(total=total, desc="synth", unit="frame", progress=progress) as bar:
         for (scene, windows), records in zip(jobs, _render_all(root, cfg, jobs, workers, bar)):
             for split, record in records.items():
                 entry = splits.setdefault(split, {"tau": windows[split]["tau"] if split.startswith("test") else None,
@@ -135,26 +136,6 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
     write_json(manifest_path, manifest)
     (root / MARKER).unlink()
     return read_json(manifest_path)
-
-
-def dataset_hash(root: Path) -> str:
-    """sha256 of ``manifest.json``: it lists a hash of every frame, so it pins the whole dataset."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{path}: file not found (not a generated dataset)")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_splits(root: Path) -> dict[int, str]:
-    """``{tau: split folder name}`` of a generated dataset, in increasing tau."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise UserError(f"{path}: file not found (not a generated dataset)")
-    manifest = read_json(path)
-    return {int(tau): name for tau, name in sorted(manifest["test_splits"].items(), key=lambda kv: int(kv[0]))}
-
-
-test_splits.__test__ = False  # its name matches pytest's pattern; keep tests importing it from collecting it
 
 
 def spacing_for(tau: int, cfg: SynthConfig) -> int:

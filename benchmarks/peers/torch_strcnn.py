@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench_deblur.runtime import RUNTIME_SIZES, time_stream
+
 PLACEMENTS = {"none": None, "mid_encoder": 2, "after_encoder": 4, "mid_decoder": 6, "after_decoder": 8}
 """Residual blocks before DTB; equal to ``baselines.blocks.PLACEMENTS`` (kept here so this module imports without Keras)."""
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -214,7 +216,7 @@ def _step(net: nn.Module, autocast_dtype: torch.dtype | None, device: torch.devi
 
 def time_peer(
     models: Sequence[str] = ("strcnn_dtb",),
-    sizes: Sequence[tuple[int, int]] = ((640, 480), (1280, 720)),
+    sizes: Sequence[tuple[int, int]] = RUNTIME_SIZES,
     dtypes: Sequence[str] = ("float32", "bfloat16"),
     batches: Sequence[int] = (1, 8, 32),
     frames: int = 50,
@@ -235,12 +237,12 @@ def time_peer(
     only (other dtypes are skipped with a note). Rows are merged into ``out``
     after each measurement.
     """
-    from tqdm import tqdm
+    from bench_deblur.progress import progress_bar
 
     from bench_deblur.cost import count_macs, device_info
     from bench_deblur.errors import UserError
     from bench_deblur.registry import build_model, get
-    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows, time_stream, versions
+    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows, versions
 
     if torch_compile not in ("auto", "on", "off"):
         raise UserError(f"torch_compile={torch_compile!r}: expected auto, on or off")
@@ -262,7 +264,7 @@ def time_peer(
     found = versions()
     generator = torch.Generator(device=device).manual_seed(0)
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="torch peer", unit="run", disable=not progress)
+    bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="torch peer", unit="run", progress=progress)
     for name in models:
         keras_model = build_model(name, m=m, width=width)
         net = from_keras(keras_model).to(device, memory_format=layout)

@@ -1,4 +1,4 @@
-"""Readers for paired blurry/sharp video datasets: native (synth), GoPro, DVD and BSD layouts.
+"""Frames of one split folder: listing paired blurry/sharp sequences and reading their frames.
 
 A *split folder* holds one folder per sequence; each sequence has a blurry and a sharp frame
 folder whose names depend on the layout:
@@ -162,7 +162,7 @@ def _size(frame: np.ndarray) -> str:
 
 def _detect(root: Path, folders: list[Path]) -> str:
     """The one layout the sequence folders use; mixed or unknown layouts are errors."""
-    found = {name for folder in folders for name in ("native", "dvd", "bsd") if _has_layout(folder, name)}
+    found = {name for folder in folders for name in ("native", "dvd", "bsd") if has_layout(folder, name)}
     if len(found) > 1:
         raise UserError(f"{root}: sequences mix the {' and '.join(sorted(found))} layouts; pass layout= explicitly")
     if not found:
@@ -171,7 +171,8 @@ def _detect(root: Path, folders: list[Path]) -> str:
     return found.pop()
 
 
-def _has_layout(folder: Path, layout: str) -> bool:
+def has_layout(folder: Path, layout: str) -> bool:
+    """Whether ``folder`` holds the blurry or the sharp frame folder of ``layout``."""
     blur_names, sharp_name = LAYOUTS[layout]
     return (folder / sharp_name).is_dir() or any((folder / b).is_dir() for b in blur_names)
 
@@ -179,6 +180,6 @@ def _has_layout(folder: Path, layout: str) -> bool:
 def _split_hint(folders: list[Path]) -> str:
     """Point at a split folder when the user passed a dataset root (folder of splits) instead."""
     for folder in folders:
-        if any(q.is_dir() and any(_has_layout(q, name) for name in ("native", "dvd", "bsd")) for q in folder.iterdir()):
+        if any(q.is_dir() and any(has_layout(q, name) for name in ("native", "dvd", "bsd")) for q in folder.iterdir()):
             return f"; {folder.parent} looks like a dataset root: pass a split folder such as {folder}"
     return ""

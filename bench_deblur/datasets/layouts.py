@@ -1,0 +1,250 @@
+"""Dataset roots: which splits a dataset has, what a run trains, validates and tests on, and its identity.
+
+Layouts (the shapes the datasets ship in; docs/datasets.md has their sources):
+
+    native  synthetic data from ``bench-deblur data``: manifest.json, train/, val/, test_tauXX/
+    gopro   GoPro (Nah et al. 2017): train/, test/; <seq>/blur (or blur_gamma) and <seq>/sharp
+    bsd     BSD (Zhong et al. 2020): train/, valid/, test/; <seq>/Blur/RGB and <seq>/Sharp/RGB
+    dvd     DVD (Su et al. 2017): <seq>/input and <seq>/GT in one folder; the test split is the
+            authors' published list (``data/dvd_test.json``), training is the rest. A copy already
+            split into train/ and test/ folders is read as it is.
+
+Validation always comes from the training side, never from a test split: the dataset's own
+validation split (val/, valid/); else the last tenth of the training sequences, held out from
+training; else, with a single training sequence, that sequence itself (nothing to hold out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench_deblur.datasets.frames import Sequence, find_sequences, has_layout, natural_key
+from bench_deblur.errors import UserError
+from bench_deblur.fileio import read_json
+
+MANIFEST = "manifest.json"
+LAYOUT_NAMES = ("native", "gopro", "bsd", "dvd")
+DATASET_NAMES = {"native": "synthetic", "gopro": "GoPro", "bsd": "BSD", "dvd": "DVD"}
+EXPECTED = {
+    "native": "manifest.json, train/, val/ and test_tauXX/ from 'bench-deblur data'",
+    "gopro": "train/ and test/, each <sequence>/blur and <sequence>/sharp",
+    "bsd": "train/, valid/ and test/, each <sequence>/Blur/RGB and <sequence>/Sharp/RGB",
+    "dvd": "<sequence>/input and <sequence>/GT folders (or train/ and test/ holding them)",
+}
+DVD_TEST = Path(__file__).resolve().parent.parent / "data" / "dvd_test.json"
+HOLD_OUT = 0.1  # share of training sequences held out for validation when a dataset has no validation split
+_SPLIT_FOLDERS = ("train", "val", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset root read in one layout; ``blur_dir`` picks GoPro's blurry folder (blur or blur_gamma)."""
+
+    root: Path
+    layout: str
+    blur_dir: str | None = None
+
+    @property
+    def name(self) -> str:
+        return DATASET_NAMES[self.layout]
+
+    @property
+    def id(self) -> str:
+        """Names the dataset in results folders and provenance: layout, folder name and blurry folder."""
+        kind = "synthetic" if self.layout == "native" else self.layout
+        parts = [kind, self.root.resolve().name] + ([self.blur_dir] if self.blur_dir else [])
+        return re.sub(r"[^a-z0-9_.]+", "-", "-".join(parts).lower()).strip("-")
+
+    def with_blur_dir(self, blur_dir: str) -> Dataset:
+        if self.layout != "gopro":
+            raise UserError(f"--blur-dir {blur_dir}: only the gopro layout has a choice of blurry folder "
+                            f"({self.root} is {self.layout})")
+        return replace(self, blur_dir=blur_dir)
+
+    def _split(self, name: str) -> list[Sequence]:
+        """The sequences of split folder ``name``; a missing folder is a one-line error naming the root."""
+        folder = self.root / name
+        if not folder.is_dir():
+            raise UserError(f"{self.root}: no {name}/ folder (the {self.layout} layout has {EXPECTED[self.layout]})")
+        return find_sequences(folder, "gopro" if self.layout == "native" else self.layout, self.blur_dir)
+
+    def _dvd_flat(self) -> bool:
+        return self.layout == "dvd" and not (self.root / "test").is_dir()
+
+    def _dvd_lists(self) -> tuple[list[Sequence], list[Sequence]]:
+        """(training, test) sequences of a DVD folder holding every video: the published list is the test split."""
+        listed = _dvd_test_names()
+        sequences = find_sequences(self.root, "dvd")
+        test = [s for s in sequences if s.name in listed]  # detect_layout found at least one
+        train = [s for s in sequences if s.name not in listed]
+        if not train:
+            raise UserError(f"{self.root}: holds only DVD's published test videos; no training videos left")
+        return train, test
+
+    def test_splits(self) -> dict[int | str, list[Sequence]]:
+        """Test sequences by split: per blur length tau for synthetic data, else one split named 'test'."""
+        if self.layout == "native":
+            return {tau: self._split(name) for tau, name in manifest_test_splits(self.root).items()}
+        return {"test": self._dvd_lists()[1] if self._dvd_flat() else self._split("test")}
+
+    def _training_side(self) -> tuple[list[Sequence], list[Sequence] | None]:
+        """(training sequences, the dataset's own validation sequences or None)."""
+        if self._dvd_flat():
+            return self._dvd_lists()[0], None
+        own = {"native": "val", "bsd": "valid"}.get(self.layout)
+        if self.layout == "native" and not (self.root / "val").is_dir():
+            own = None
+        return self._split("train"), (self._split(own) if own else None)
+
+    def train_sequences(self) -> list[Sequence]:
+        """What training draws clips from: the training split minus any held-out validation sequences."""
+        train, own = self._training_side()
+        return train if own is not None else train[: len(train) - _held_out(len(train))]
+
+    def validation_sequences(self) -> list[Sequence]:
+        """What training is monitored on (see the module docstring); never a test split."""
+        train, own = self._training_side()
+        if own is not None:
+            return own
+        held = _held_out(len(train))
+        return train[len(train) - held :] if held else train
+
+    def describe(self) -> dict:
+        """What a report says about this dataset's splits (names, sequence counts, the validation rule)."""
+        train, own = self._training_side()
+        held = 0 if own is not None else _held_out(len(train))
+        train_where = "every video not in the published test list" if self._dvd_flat() else "train/"
+        if own is not None:
+            validation = f"{'val' if self.layout == 'native' else 'valid'}/ ({len(own)} sequences, the dataset's own)"
+        elif held:
+            validation = f"the last {held} of the {len(train)} training sequences, held out from training"
+        else:
+            validation = "the one training sequence itself (too few to hold one out)"
+        splits = self.test_splits()
+        test_count = sum(len(s) for s in splits.values())
+        if self.layout == "native":
+            test = f"{', '.join(manifest_test_splits(self.root).values())} ({test_count} sequences; one split per tau)"
+        elif self._dvd_flat():
+            test = f"the {test_count} published test videos of data/dvd_test.json present here"
+        else:
+            test = f"test/ ({test_count} sequences)"
+        return {"id": self.id, "name": self.name, "layout": self.layout, "root": str(self.root),
+                "blur_dir": self.blur_dir, "train": f"{train_where} ({len(train) - held} sequences)",
+                "validation": validation, "test": test}
+
+    def hash(self) -> dict:
+        """Pins the data: sha256 of manifest.json (it lists every frame's hash) or of every frame's name and size."""
+        if self.layout == "native":
+            return {"sha256": manifest_hash(self.root), "of": MANIFEST}
+        train, own = self._training_side()
+        sequences = train + (own or []) + [s for split in self.test_splits().values() for s in split]
+        lines = sorted({f"{p.relative_to(self.root).as_posix()}\t{p.stat().st_size}"
+                        for s in sequences for p in (*s.blur, *s.sharp)})
+        return {"sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
+                "of": f"names and sizes of its {len(lines)} frame files"}
+
+
+def _held_out(count: int) -> int:
+    return math.ceil(HOLD_OUT * count) if count >= 2 else 0
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What runs train and validate on, and what they are tested on: the same dataset unless cross-dataset."""
+
+    train: Dataset
+    test: Dataset
+
+    @property
+    def cross(self) -> bool:
+        return self.train != self.test
+
+    def results_name(self, preset: str) -> str:
+        """The results (and reports) folder: the preset for synthetic data, else the preset and dataset ids."""
+        if not self.cross and self.train.layout == "native":
+            return preset
+        return f"{preset}-{self.train.id}" + (f"-on-{self.test.id}" if self.cross else "")
+
+    def describe(self) -> dict:
+        train = self.train.describe()
+        test = self.test.describe()
+        return {"train": {k: v for k, v in train.items() if k != "test"},
+                "test": {k: v for k, v in test.items() if k not in ("train", "validation")},
+                "cross_dataset": self.cross}
+
+    def provenance(self) -> dict:
+        return {"train": {"id": self.train.id, **self.train.hash()}, "test": {"id": self.test.id, **self.test.hash()}}
+
+    def check(self) -> None:
+        """List every sequence a run reads (train, validation, test): bad folders fail before anything is written."""
+        self.train.train_sequences()
+        self.train.validation_sequences()
+        self.test.test_splits()
+
+
+def open_dataset(root: Path, layout: str = "auto") -> Dataset:
+    """Read ``root`` as a dataset in ``layout`` (``auto`` detects it); a mismatch is a one-line error."""
+    root = Path(root)
+    if layout != "auto" and layout not in LAYOUT_NAMES:
+        raise UserError(f"--layout {layout}: expected one of auto, {', '.join(LAYOUT_NAMES)}")
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found")
+    found = detect_layout(root)
+    if found is None and layout == "dvd" and any(has_layout(folder, "dvd") for folder in _subfolders(root)):
+        raise UserError(f"{root}: none of DVD's published test videos ({', '.join(sorted(_dvd_test_names()))}) is here; "
+                        "the dvd layout tests on that list (bench_deblur/data/dvd_test.json) or on a test/ folder")
+    if found is None:
+        raise UserError(f"{root}: not a dataset root ({'; '.join(f'{k}: {v}' for k, v in EXPECTED.items() if layout in ('auto', k))})")
+    if layout not in ("auto", found):
+        raise UserError(f"{root}: not the {layout} layout (expected {EXPECTED[layout]}); it looks like {found}")
+    return Dataset(root, found)
+
+
+def detect_layout(root: Path) -> str | None:
+    """The layout of a dataset root, or None when ``root`` is not one (e.g. a folder of sequences)."""
+    if (root / MANIFEST).is_file():
+        return "native"
+    found = set()
+    for split in _SPLIT_FOLDERS:
+        if (root / split).is_dir():
+            found |= {kind for folder in _subfolders(root / split) for kind in ("native", "dvd", "bsd")
+                      if has_layout(folder, kind)}
+    if len(found) > 1:
+        raise UserError(f"{root}: its splits mix the {' and '.join(sorted(found))} layouts")
+    if found:
+        kind = found.pop()
+        return "gopro" if kind == "native" else kind
+    if any(folder.name in _dvd_test_names() and has_layout(folder, "dvd") for folder in _subfolders(root)):
+        return "dvd"
+    return None
+
+
+def _dvd_test_names() -> set[str]:
+    return set(json.loads(DVD_TEST.read_text())["test"])
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: natural_key(p.name))
+
+
+def manifest_test_splits(root: Path) -> dict[int, str]:
+    """``{tau: split folder name}`` of a synthetic dataset, in increasing tau."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (not a generated dataset)")
+    manifest = read_json(path)
+    return {int(tau): name for tau, name in sorted(manifest["test_splits"].items(), key=lambda kv: int(kv[0]))}
+
+
+def manifest_hash(root: Path) -> str:
+    """sha256 of ``manifest.json``: it lists a hash of every frame, so it pins the whole dataset."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (not a generated dataset)")
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,110 @@
+"""One compiled cell step and one timer, shared by ``deblur``, ``evaluate``, ``speed`` and the cost table.
+
+Every deblurred frame and every fps figure come from the same compiled step, so
+the fps that ``bench-deblur speed`` reports is the rate ``deblur`` and
+``evaluate`` actually run at. The only backend-specific code of the project
+lives here. Keras is imported lazily: ``speed`` picks the backend before it loads.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any, Callable, NamedTuple, Sequence
+
+RUNTIME_SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
+"""(width, height) of the runtime figures: VGA and 720p, the paper's sizes."""
+
+
+class Step(NamedTuple):
+    """A cell step ``call(window, states) -> (out, new_states)`` and how to wait for its results."""
+
+    call: Callable[[Any, Any], tuple[Any, list]]
+    sync: Callable[[Any], None]
+    execution: str
+    sync_description: str
+
+
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sync(tree: Any) -> None:
+    """Wait for the device: copying every result to host memory forces pending work to finish.
+
+    ``convert_to_numpy`` is ``np.asarray`` for TensorFlow and JAX and also moves
+    torch CUDA tensors, which ``np.asarray`` refuses.
+    """
+    import keras
+
+    for leaf in keras.tree.flatten(tree):
+        keras.ops.convert_to_numpy(leaf)
+
+
+def compiled_step(cell) -> Step:
+    """The backend's fastest way to run one step of ``cell``; built once per cell and cached.
+
+    JAX: ``jax.jit`` of the cell's ``stateless_call``, fed the variables' current
+    values at every call (weights loaded or trained later are seen). TensorFlow:
+    ``tf.function`` without XLA (XLA on the CPU compiles this network for
+    minutes). Other backends: eager calls. Each new frame size compiles once.
+    The cache holds the cell weakly, so it never keeps a model alive.
+    """
+    step = _STEPS.get(cell)
+    if step is None:
+        step = _STEPS[cell] = _compile(weakref.ref(cell))
+    return step
+
+
+def _compile(cell_ref: weakref.ref) -> Step:
+    import keras
+
+    backend = keras.backend.backend()
+    copy_text = "keras.ops.convert_to_numpy on outputs and states"
+    if backend == "jax":
+        import jax
+
+        @jax.jit
+        def pure_step(trainable, non_trainable, window, states):
+            (out, new_states), _ = cell_ref().stateless_call(trainable, non_trainable, window, states)
+            return out, new_states
+
+        def call(window, states):
+            cell = cell_ref()
+            trainable = [v.value for v in cell.trainable_variables]
+            non_trainable = [v.value for v in cell.non_trainable_variables]
+            return pure_step(trainable, non_trainable, window, states)
+
+        return Step(call, jax.block_until_ready, "jax.jit(cell.stateless_call)", "jax.block_until_ready on outputs and states")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return Step(tf.function(lambda window, states: cell_ref()(window, states), jit_compile=False), sync,
+                    "tf.function (no XLA)", copy_text)
+    return Step(lambda window, states: cell_ref()(window, states), sync, "eager", copy_text)
+
+
+def time_stream(
+    step: Callable, windows: Sequence[Any], states: Any, sync: Callable[[Any], None], frames: int, repeats: int, warmup: int
+) -> tuple[float, list[float]]:
+    """Run ``step(window, states) -> (out, states)`` as a stream; return (first step s, seconds per repeat).
+
+    Every step's outputs and states are synchronised before the next, as an
+    online deblurrer must deliver each frame; ``sync`` must block until its
+    argument is computed on the device. At least one warm-up step runs; the first
+    one's time (compilation included) is returned apart. Inputs rotate over ``windows``.
+    """
+    start = time.perf_counter()
+    out, states = step(windows[0], states)
+    sync((out, states))
+    first = time.perf_counter() - start
+    for i in range(1, max(warmup, 1)):
+        out, states = step(windows[i % len(windows)], states)
+        sync((out, states))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(frames):
+            out, states = step(windows[i % len(windows)], states)
+            sync((out, states))
+        times.append(time.perf_counter() - start)
+    return first, times

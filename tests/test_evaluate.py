@@ -1,0 +1,62 @@
+"""Streaming evaluation: batched streams and chunked scores equal each sequence scored whole; frames are read once."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+import pytest
+
+from baselines.base import Streamer
+from bench_deblur import evaluate, framecache
+from bench_deblur.datasets import find_sequences, load_sequence
+from bench_deblur.metrics import sequence_metrics
+from bench_deblur.registry import build_model
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    """Three 5-frame 13x17 sequences (odd sizes: padded for the stride-2 cell) and one 4-frame 12x12."""
+    root = tmp_path_factory.mktemp("split")
+    rng = np.random.default_rng(0)
+    for name, (n, h, w) in {"a": (5, 13, 17), "b": (5, 13, 17), "c": (5, 13, 17), "d": (4, 12, 12)}.items():
+        for sub in ("blur", "sharp"):
+            (root / name / sub).mkdir(parents=True)
+            for k in range(n):
+                iio.imwrite(root / name / sub / f"{k}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return root
+
+
+def test_streamer_steps_a_batch_of_videos_as_each_alone():
+    keras.utils.set_random_seed(0)
+    model = build_model("strcnn_dtb", m=2, width=0.125)
+    videos = np.random.default_rng(1).random((3, 4, 10, 7, 3), dtype=np.float32)
+    together = np.stack(list(Streamer(model).run(videos.transpose(1, 0, 2, 3, 4))), axis=1)
+    for video, out in zip(videos, together):
+        np.testing.assert_allclose(out, np.stack(list(Streamer(model).run(video))), atol=1e-5)
+
+
+def test_streamed_scores_equal_whole_sequence_scores(split, monkeypatch):
+    """Batches of 2 streams (so a, b step together, c alone) and scores in chunks of 2 frames."""
+    monkeypatch.setattr(evaluate, "STEP_PIXELS", 2 * 13 * 17)
+    monkeypatch.setattr(evaluate, "SCORE_PIXELS", 2 * 2 * 13 * 17)
+    keras.utils.set_random_seed(0)
+    model = build_model("strcnn_dtb", m=1, width=0.125)
+    result = evaluate.evaluate_splits(model, {7: split}, progress=False)["per_tau"]["7"]
+    assert list(result["sequences"]) == ["a", "b", "c", "d"]
+    for seq in find_sequences(split):
+        blur, sharp = load_sequence(seq)
+        whole = sequence_metrics(np.stack(list(Streamer(model).run(blur))), sharp)
+        got = result["sequences"][seq.name]
+        assert got["psnr_frames"] == pytest.approx(whole["psnr_frames"], abs=1e-3) and got["frames"] == len(blur)
+        assert (got["psnr"], got["ssim"], got["temporal"]) == pytest.approx((whole["psnr"], whole["ssim"], whole["temporal"]), abs=1e-5)
+        floor = sequence_metrics(blur, sharp)  # the blurry input: no model, so identical scores
+        assert {**result["blurry_sequences"][seq.name], "temporal": None} == {**floor, "temporal": None}
+        assert result["blurry_sequences"][seq.name]["temporal"] == pytest.approx(floor["temporal"], rel=1e-12)
+
+
+def test_a_second_evaluation_reads_no_frame_files(split, monkeypatch):
+    model = build_model("identity")
+    first = evaluate.evaluate_splits(model, {7: split}, progress=False)
+    monkeypatch.setattr(framecache, "read_frame", lambda path: pytest.fail(f"decoded {path} again"))
+    assert evaluate.evaluate_splits(model, {7: split}, progress=False) == first
