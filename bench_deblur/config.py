@@ -229,7 +229,7 @@ def sweep_from_dict(data: dict) -> SweepSpec:
 # The three networks of Kim et al. 2017 (naive CNN, STRCNN, STRCNN + DTB): the inputs table and `speed` default to them.
 PAPER_MODELS = ("cnn", "strcnn", "strcnn_dtb")
 TAUS = (7, 9, 11, 13, 15)
-QUICK_STEPS = 240
+QUICK_STEPS = 180
 CPU_STEPS = 3_000
 QUICK_SYNTH = SynthConfig(seed=0, height=64, width=64, frames=24, train_frames=8, train_sequences=256,
                                       val_sequences=8, test_sequences=16)

@@ -158,8 +158,8 @@ def load_model(path: str | os.PathLike):
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file (truncated, or not a Keras archive)")
     _load_all()
-    try:
-        model = keras.saving.load_model(path)
+    try:  # for inference: the training loss (e.g. train.psnr_loss) need not be importable here
+        model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean the same to a user.
         raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
     from baselines.base import DeblurNet

@@ -243,3 +243,18 @@ def test_permission_denied_is_one_line(models, tmp_path, capsys):
         locked.chmod(0o700)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "permission denied" in err[0] and str(locked / "out.mp4") in err[0]
+
+
+def test_a_model_trained_on_the_psnr_loss_loads_where_the_loss_is_not_imported(tmp_path):
+    """`deblur` and the sweep's timing load run folders in processes that never import bench_deblur.train."""
+    import subprocess
+    import sys
+
+    from bench_deblur.train import psnr_loss
+
+    net = build_model("cnn", m=1, width=0.125)
+    net.compile(optimizer="adam", loss=psnr_loss)
+    net.save(tmp_path / "psnr.keras")
+    code = "import sys; from bench_deblur.registry import load_model; load_model(sys.argv[1]); print('loaded')"
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "psnr.keras")], capture_output=True, text=True)
+    assert result.stdout.strip() == "loaded", result.stderr[-500:]
