@@ -88,7 +88,7 @@ def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-m", "bench_deblur", "-q", *args],
                                 cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(3.0, 12.0))
+        time.sleep(rng.uniform(2.0, 8.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         for path in (tmp_path / "results").rglob("*.json"):
