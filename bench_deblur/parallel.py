@@ -47,10 +47,8 @@ def _die_with_parent() -> None:
     Without it a killed sweep leaves workers training on, holding their runs' locks, so the
     rerun would find those runs 'locked'. Elsewhere workers stop after their current run.
     """
-    try:
+    with contextlib.suppress(AttributeError, OSError):  # no prctl: not Linux
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (AttributeError, OSError):
-        pass
 
 
 def _start_worker(env: dict[str, str]) -> None:

@@ -74,11 +74,6 @@ def check_runs(runs: list[RunConfig], results: Path) -> None:
         check_run(run, results)
 
 
-def _ray_task(run_dict: dict, results: str, data: RunData) -> tuple[str, str]:
-    run = run_from_dict(run_dict)
-    return run.run_id, run_one(run, Path(results), data, progress=False)
-
-
 def execute(
     runs: list[RunConfig],
     results: Path,
@@ -107,8 +102,8 @@ def execute(
     if executor != "local":
         raise UserError(f"--executor {executor!r}: expected local or ray")
     if jobs > 1:
-        calls = [(to_dict(run), str(results), data, deadline) for run in todo]
-        for i, (rid, state) in enumerate(parallel.imap_unordered(_pool_task, calls, jobs), 1):
+        calls = [(to_dict(run), str(results), data, deadline, False) for run in todo]
+        for i, (rid, state) in enumerate(parallel.imap_unordered(_task, calls, jobs), 1):
             status[rid] = state
             if progress:
                 print(f"[{i}/{len(todo)}] {rid}: {state}", flush=True)
@@ -133,10 +128,13 @@ def _run_before(deadline: float | None, run: RunConfig, results: Path, data: Run
     return run_one(run, results, data, progress=progress, deadline=deadline, runtime=runtime)
 
 
-def _pool_task(run_dict: dict, results: str, data: RunData, deadline: float | None) -> tuple[str, str]:
-    """One run in a ``parallel`` worker; its speed is timed later, when no other run shares the machine."""
+def _task(run_dict: dict, results: str, data: RunData, deadline: float | None, runtime: bool) -> tuple[str, str]:
+    """One run in another process (a ``parallel`` worker or a Ray task), from its config as a dict.
+
+    A ``parallel`` worker leaves the speed to be timed later, when no other run shares the machine.
+    """
     run = run_from_dict(run_dict)
-    return run.run_id, _run_before(deadline, run, Path(results), data, progress=False, runtime=False)
+    return run.run_id, _run_before(deadline, run, Path(results), data, progress=False, runtime=runtime)
 
 
 def _execute_ray(runs: list[RunConfig], results: Path, data: RunData, address: str | None) -> dict[str, str]:
@@ -147,9 +145,9 @@ def _execute_ray(runs: list[RunConfig], results: Path, data: RunData, address: s
     address = address or os.environ.get("RAY_ADDRESS")
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=1)(_ray_task)
+    task = ray.remote(num_cpus=1)(_task)
     data = RunData(*(dataclasses.replace(d, root=d.root.resolve()) for d in (data.train, data.test)))
-    refs = [task.remote(to_dict(run), str(results.resolve()), data) for run in runs]
+    refs = [task.remote(to_dict(run), str(results.resolve()), data, None, True) for run in runs]
     return dict(ray.get(refs))
 
 
