@@ -46,7 +46,15 @@ def build_chain(chain: list[layers.Layer], shape: tuple) -> tuple:
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ResBlock(layers.Layer):
-    """x + conv3x3(relu(conv3x3(x))): the residual block of the encoder and decoder."""
+    """x + conv3x3(relu(conv3x3(x))): the residual block of the encoder and decoder.
+
+    The second conv starts at zero, so every block starts as the identity (as in Goyal et
+    al. 2017's zero-gamma and De and Smith 2020's SkipInit; the paper does not give its
+    init). Why, measured on the quick preset (strcnn_dtb, 180 steps): test gains over the
+    blurry input of +0.41 / +0.34 / +0.38 dB (seeds 0, 1, and seed 0 with another batch
+    order) against +0.34 / +0.33 / +0.06 with Glorot, which stalled near the identity
+    on that batch order.
+    """
 
     def __init__(self, filters: int, **kwargs):
         super().__init__(**kwargs)
@@ -54,7 +62,7 @@ class ResBlock(layers.Layer):
 
     def build(self, input_shape):
         self.conv1 = conv(self.filters, 3, "conv1")
-        self.conv2 = conv(self.filters, 3, "conv2", relu=False)
+        self.conv2 = layers.Conv2D(self.filters, 3, padding="same", kernel_initializer="zeros", name="conv2")
         self.add = layers.Add(name="add")
         shape = build_chain([self.conv1, self.conv2], input_shape)
         self.add.build([shape, shape])

@@ -17,11 +17,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench_deblur.datasets.layouts import LAYOUT_NAMES
 from bench_deblur.errors import UserError
 
 if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
     from bench_deblur.config import SweepSpec
     from bench_deblur.datasets import Dataset, RunData
+    from bench_deblur.synth.writer import SynthConfig
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -46,6 +48,10 @@ def _backend(args: argparse.Namespace) -> None:
     if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.func in (cmd_evaluate, cmd_deblur):  # streaming: frame-sized buffers go back to the OS after each step
+        from bench_deblur.runtime import return_freed_memory
+
+        return_freed_memory()
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend in _BACKEND_HINTS and importlib.util.find_spec(backend) is None:
         option = "--backend" if getattr(args, "backend", None) else "KERAS_BACKEND"
@@ -139,7 +145,6 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 def cmd_data(args: argparse.Namespace) -> None:
     from bench_deblur.config import preset
-    from bench_deblur.synth import make_dataset
 
     spec = preset(args.preset)
     cfg = spec.synth
@@ -150,8 +155,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    with _synthesis_lock(root):
-        make_dataset(root, cfg, progress=not args.quiet, workers=os.cpu_count() or 1)
+    _synthesise(root, cfg, args.quiet)
     print(f"dataset ready: {root}")
 
 
@@ -189,28 +193,40 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{run.run_id}: {status} ({args.out})")
 
 
-def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> RunData:
-    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same).
+def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> tuple[RunData, bool]:
+    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same),
+    and whether the training data is synthetic data still to be made.
 
     Nothing is made or listed yet: this names the results folder before anything is checked or written.
     """
     from bench_deblur.datasets import RunData, open_dataset
 
-    train, _ = _training_data(args.data, spec, args.layout)
+    train, synthesise = _training_data(args.data, spec, args.layout)
     test = open_dataset(Path(args.test_data), args.test_layout) if args.test_data else train
     if args.blur_dir:
         if "gopro" not in (train.layout, test.layout):
             raise UserError(f"--blur-dir {args.blur_dir}: only the gopro layout has a choice of blurry folder")
         train, test = (d.with_blur_dir(args.blur_dir) if d.layout == "gopro" else d for d in (train, test))
-    return RunData(train, test)
+    return RunData(train, test), synthesise
 
 
-def _run_data(args: argparse.Namespace, spec: SweepSpec) -> RunData:
-    """``_plan_data``, with synthetic training data made when missing and every split listed (bad folders: one line)."""
-    data = _plan_data(args, spec)
-    _ensure_data(args.data, spec, args.quiet, args.layout)
+def _run_data(args: argparse.Namespace, spec: SweepSpec, planned: tuple[RunData, bool] | None = None) -> RunData:
+    """The planned data (``_plan_data``), synthesised first when still to be made, every split listed (bad folders: one line)."""
+    data, synthesise = planned or _plan_data(args, spec)
+    if synthesise:
+        _synthesise(data.train.root, spec.synth, args.quiet)
     data.check()
     return data
+
+
+def _synthesise(root: Path, cfg: SynthConfig, quiet: bool) -> None:
+    """Make the synthetic dataset ``cfg`` in ``root`` under its lock (a no-op when it is up to date)."""
+    from bench_deblur.synth import make_dataset
+
+    _WHERE.append(root)
+    with _synthesis_lock(root):
+        make_dataset(root, cfg, progress=not quiet, workers=os.cpu_count() or 1)
+    _WHERE.pop()
 
 
 def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Dataset, bool]:
@@ -229,19 +245,6 @@ def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Data
             raise UserError(f"--layout {layout}: needs --data, the {layout} dataset's folder (data/{spec.preset} is synthetic)")
         return Dataset(root, "native"), True
     return open_dataset(root, layout), False
-
-
-def _ensure_data(data: str | None, spec: SweepSpec, quiet: bool, layout: str = "auto") -> Dataset:
-    """The dataset to train on, synthesised first when it is synthetic data still to be made (a no-op when up to date)."""
-    from bench_deblur.synth import make_dataset
-
-    dataset, synthesise = _training_data(data, spec, layout)
-    if synthesise:
-        _WHERE.append(dataset.root)
-        with _synthesis_lock(dataset.root):
-            make_dataset(dataset.root, spec.synth, progress=not quiet, workers=os.cpu_count() or 1)
-        _WHERE.pop()
-    return dataset
 
 
 def _synthesis_lock(root: Path) -> contextlib.AbstractContextManager[bool]:
@@ -312,9 +315,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         check_models(every_run)
     except UserError as exc:
         raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
-    results = Path(args.results) / _plan_data(args, spec).results_name(spec.preset)
+    planned = _plan_data(args, spec)
+    results = Path(args.results) / planned[0].results_name(spec.preset)
     check_runs(every_run, results)  # and no run folder holds another run
-    data = _run_data(args, spec)
+    data = _run_data(args, spec, planned)
     for run in every_run:
         run.data = data.describe()
     _WHERE.append(results)
@@ -367,7 +371,7 @@ def cmd_speed(args: argparse.Namespace) -> None:
     speed.run_from_args(args)
 
 
-LAYOUT_CHOICES = ["auto", "native", "gopro", "dvd", "bsd"]
+LAYOUT_CHOICES = ["auto", *LAYOUT_NAMES]
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:

@@ -127,22 +127,31 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
 
 def runtime_pending(run: RunConfig, results: Path) -> bool:
     """A complete run whose speed is still to be measured (its sweep ran runs side by side)."""
+    return _untimed_metrics(run, results) is not None
+
+
+def _untimed_metrics(run: RunConfig, results: Path) -> dict | None:
+    """The ``metrics.json`` of a complete run whose speed is still to be measured, else None."""
     path = results / run.run_id / "metrics.json"
-    return run.measure_runtime and path.exists() and fileio.read_json(path)["cost"].get("runtime") is None
+    if not (run.measure_runtime and path.exists()):
+        return None
+    metrics = fileio.read_json(path)
+    return metrics if metrics["cost"].get("runtime") is None else None
 
 
 def measure_runtime(run: RunConfig, results: Path) -> None:
     """Time a complete run's saved model and add the figures to its ``metrics.json`` (atomically).
 
     Run after the sweep's other work, so no other process shares the machine while it is timed.
+    Checked again under the run's lock: another sweep may have timed it meanwhile.
     """
     from bench_deblur.evaluate import model_cost
     from bench_deblur.registry import load_model
 
     run_dir = results / run.run_id
     with run_lock(run_dir) as mine:
-        if mine and runtime_pending(run, results):
-            metrics = fileio.read_json(run_dir / "metrics.json")
+        metrics = _untimed_metrics(run, results) if mine else None
+        if metrics is not None:
             model = load_model(run_dir / "model.keras")
             metrics["cost"] = model_cost(model, True, run.runtime_frames)
             fileio.write_json(run_dir / "metrics.json", metrics)

@@ -17,7 +17,7 @@ exceeds ``--max-mib``.
 
     python benchmarks/deblur_memory.py                # deblur: 100 vs 1,000 frames, 96x128, mp4 out
     python benchmarks/deblur_memory.py --frames 50 500 --size 240 320 --output png
-    python benchmarks/deblur_memory.py --command evaluate   # 20 vs 100 frames at 1280x720, width 1, <= 1.5 GB
+    python benchmarks/deblur_memory.py --command evaluate   # 20 vs 100 frames at 1280x720, width 1, <= 1.5 GB (1,430 MiB)
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="mp4", choices=["mp4", "gif", "png"], help="deblur: output kind to write")
     parser.add_argument("--side-by-side", action="store_true", help="deblur: write input and output side by side")
     parser.add_argument("--target", type=float, default=1.10, help="largest acceptable long/short ratio")
-    parser.add_argument("--max-mib", type=float, help="largest acceptable peak RSS (default: none for deblur, 1536 for evaluate)")
+    parser.add_argument("--max-mib", type=float, help="largest acceptable peak RSS (default: none for deblur, 1430 = 1.5e9 bytes for evaluate)")
     args = parser.parse_args(argv)
-    defaults = {"deblur": ([100, 1000], [96, 128], 0.125, None), "evaluate": ([20, 100], [720, 1280], 1.0, 1536.0)}[args.command]
+    defaults = {"deblur": ([100, 1000], [96, 128], 0.125, None), "evaluate": ([20, 100], [720, 1280], 1.0, 1.5e9 / MIB)}[args.command]
     args.frames, args.size, args.width, args.max_mib = (given if given is not None else default for given, default in
                                                          zip((args.frames, args.size, args.width, args.max_mib), defaults))
 

@@ -269,7 +269,7 @@ def test_data_synthesis_waits_for_the_lock(tmp_path, monkeypatch):
     root.parent.mkdir()
     with open(root.parent / "smoke.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        worker = threading.Thread(target=cli._ensure_data, args=(None, preset("smoke"), True))
+        worker = threading.Thread(target=cli._synthesise, args=(Path("data/smoke"), preset("smoke").synth, True))
         monkeypatch.chdir(tmp_path)
         worker.start()
         time.sleep(0.3)

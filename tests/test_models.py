@@ -26,6 +26,17 @@ def small(name, m=1, **kwargs):
     return build_model(name, m=m, width=0.125, **kwargs)
 
 
+def test_residual_blocks_start_as_the_identity():
+    """Each block's second conv starts at zero (SkipInit); the first keeps its random init so training can move it."""
+    from baselines.blocks import ResBlock
+
+    keras.utils.set_random_seed(0)
+    block = ResBlock(8)
+    x = np.random.default_rng(0).random((2, 6, 6, 8), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(block(x)), x)
+    assert np.any(np.asarray(block.conv1.kernel))
+
+
 def test_registry_lists_every_baseline():
     assert {"identity", "cnn", "strcnn", "strcnn_dtb", "dbn"} <= set(model_names())
 
@@ -162,6 +173,10 @@ BACKEND_SCRIPT = textwrap.dedent(
     if mode == "save":
         keras.utils.set_random_seed(3)
         model = build_model("strcnn_dtb", m=1, width=0.25, global_skip=True)
+        rng = np.random.default_rng(3)
+        for v in model.weights:  # zero-initialised convs (the RGB head, each block's second conv) would hide layers
+            if not np.any(keras.ops.convert_to_numpy(v)):
+                v.assign(rng.normal(0.0, 0.05, v.shape).astype("float32"))
         model.save(path)
     model = load_model(path)
     x = np.random.default_rng(0).random((1, 5, 16, 12, 3), dtype=np.float32)

@@ -18,7 +18,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from bench_deblur.errors import UserError
@@ -106,6 +105,8 @@ def read_frame(path: Path) -> np.ndarray:
     note that Pillow decodes 16-bit *colour* PNGs at 8-bit precision (16-bit grey PNGs and
     16-bit TIFFs keep full precision).
     """
+    import imageio.v3 as iio  # here, not at the top: the CLI imports this package for its layout names
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: frame not found")
