@@ -8,7 +8,8 @@ the command can be rerun after an interruption and only the plot is redrawn.
 
     python benchmarks/learning_curve.py                         # quick preset, cnn and strcnn_dtb, 480/1500/4000
     python benchmarks/learning_curve.py --steps 100 200 --models cnn --out /tmp/lc
-    python benchmarks/learning_curve.py --lr 1e-3                # the committed curve (the quick recipe's lr until 2026-11-30)
+    python benchmarks/learning_curve.py --lr 1e-3                # another peak learning rate
+    python benchmarks/learning_curve.py --jobs 1                 # one run at a time (default: two on a 2+ core CPU)
 """
 
 from __future__ import annotations
@@ -124,12 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")
     parser.add_argument("--results", default="results/learning_curve", help="run folders (resumable)")
     parser.add_argument("--out", default="reports/learning_curve", help="where the table and plot go")
+    parser.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default: as bench-deblur run)")
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: expected a positive integer")
 
     from bench_deblur.config import preset as get_preset
     from bench_deblur.datasets import RunData, open_dataset
     from bench_deblur.errors import UserError
-    from bench_deblur.runner import run_one
+    from bench_deblur.cost import device_info
+    from bench_deblur.parallel import default_jobs
+    from bench_deblur.sweep import execute
     from bench_deblur.synth import make_dataset
 
     try:
@@ -138,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         make_dataset(data, spec.synth, workers=os.cpu_count() or 1)
         dataset = open_dataset(data, "native")
         budgets = sorted(set(args.steps))
-        for run in runs(args.preset, args.models, budgets, args.seed, args.lr):
-            print(f"{run.run_id}: {run_one(run, Path(args.results), RunData(dataset, dataset))}", flush=True)
+        todo = sorted(runs(args.preset, args.models, budgets, args.seed, args.lr), key=lambda r: -r.train.steps)  # longest first
+        jobs = args.jobs or default_jobs(device_info()["device_type"])
+        for run_id, state in execute(todo, Path(args.results), RunData(dataset, dataset), jobs=jobs).items():
+            print(f"{run_id}: {state}", flush=True)
         rows, blurry = table(Path(args.results), args.models, budgets, args.seed)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
