@@ -52,7 +52,9 @@ class ValidationPSNR(keras.callbacks.Callback):
         self.x, self.y = x, y
 
     def on_epoch_end(self, epoch, logs=None):
-        pred = np.asarray(self.model.predict(self.x, batch_size=len(self.x), verbose=0))
+        # A plain call, not predict(): predict traces a function per model, which costs seconds per run and
+        # makes TensorFlow warn about retracing when a worker process trains run after run.
+        pred = keras.ops.convert_to_numpy(self.model(self.x, training=False))
         logs["val_psnr"] = psnr_of(np.clip(pred, 0.0, 1.0), self.y)
 
 
