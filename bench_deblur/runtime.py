@@ -2,7 +2,8 @@
 
 Every deblurred frame and every fps figure come from the same compiled step, so
 the fps that ``bench-deblur speed`` reports is the rate ``deblur`` and
-``evaluate`` actually run at. The only backend-specific code of the project
+``evaluate`` run at, less the cost of ``return_freed_memory`` on large frames
+with TensorFlow on a CPU. The only backend-specific code of the project
 lives here. Keras is imported lazily: ``speed`` picks the backend before it loads.
 """
 
@@ -46,6 +47,12 @@ def return_freed_memory() -> None:
     width 1: peak RSS 1,595 MiB by default, 1,360 MiB with both set
     (``benchmarks/deblur_memory.py --command evaluate``). Outputs are unchanged: only
     where memory comes from differs. Other C libraries and backends are left as they are.
+
+    The cost is time: fresh pages for every large tensor of every step. Measured with
+    ``bench-deblur speed`` (same model, 1280x720, batch 1, TensorFlow, 2-core CPU):
+    0.62 fps with oneDNN's pool, 0.47-0.49 fps without it. Setting
+    ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0`` beforehand keeps the pool (faster, more memory);
+    ``speed`` and the sweep's timings always run with the pool.
     """
     os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
     with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: no mallopt, nothing to tune
