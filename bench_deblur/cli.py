@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from bench_deblur.datasets.layouts import LAYOUT_NAMES
 from bench_deblur.errors import UserError
@@ -48,7 +48,8 @@ def _backend(args: argparse.Namespace) -> None:
     if getattr(args, "backend", None):
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.func in (cmd_evaluate, cmd_deblur):  # streaming: frame-sized buffers go back to the OS after each step
+    streaming = args.func in (cmd_evaluate, cmd_deblur)
+    if streaming:  # frame-sized buffers go back to the OS after each step
         from bench_deblur.runtime import return_freed_memory
 
         return_freed_memory()
@@ -59,9 +60,15 @@ def _backend(args: argparse.Namespace) -> None:
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or args.func in (cmd_report,):
         return
     from bench_deblur.fileio import stderr_to_devnull
+    from bench_deblur.runtime import without_optional_imports
 
-    with stderr_to_devnull(), contextlib.suppress(ImportError):  # Keras reports a missing TensorFlow itself
+    # Streaming commands also leave out the optional packages TensorFlow and Keras load at start-up (160 MiB).
+    lean = without_optional_imports() if streaming else contextlib.nullcontext()
+    with stderr_to_devnull(), contextlib.suppress(ImportError), lean:  # Keras reports a missing TensorFlow itself
         import tensorflow  # noqa: F401
+
+        if streaming:
+            import keras  # noqa: F401  # loaded inside the block too: Keras's own optional imports happen here
 
 
 class Parser(argparse.ArgumentParser):
@@ -193,9 +200,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"{run.run_id}: {status} ({args.out})")
 
 
-def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> tuple[RunData, bool]:
-    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same),
-    and whether the training data is synthetic data still to be made.
+class DataPlan(NamedTuple):
+    """What runs train and are tested on, and whether the training data is synthetic data still to be made."""
+
+    data: RunData
+    synthesise: bool
+
+
+def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> DataPlan:
+    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same).
 
     Nothing is made or listed yet: this names the results folder before anything is checked or written.
     """
@@ -207,12 +220,12 @@ def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> tuple[RunData, bool
         if "gopro" not in (train.layout, test.layout):
             raise UserError(f"--blur-dir {args.blur_dir}: only the gopro layout has a choice of blurry folder")
         train, test = (d.with_blur_dir(args.blur_dir) if d.layout == "gopro" else d for d in (train, test))
-    return RunData(train, test), synthesise
+    return DataPlan(RunData(train, test), synthesise)
 
 
-def _run_data(args: argparse.Namespace, spec: SweepSpec, planned: tuple[RunData, bool] | None = None) -> RunData:
+def _run_data(args: argparse.Namespace, spec: SweepSpec, plan: DataPlan | None = None) -> RunData:
     """The planned data (``_plan_data``), synthesised first when still to be made, every split listed (bad folders: one line)."""
-    data, synthesise = planned or _plan_data(args, spec)
+    data, synthesise = plan or _plan_data(args, spec)
     if synthesise:
         _synthesise(data.train.root, spec.synth, args.quiet)
     data.check()
@@ -293,13 +306,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    """--jobs, else two worker processes on a CPU with two or more cores and one on an accelerator."""
-    from bench_deblur.cost import device_info
-    from bench_deblur.parallel import default_jobs
+    """--jobs, else one process with --data-parallel, two on a CPU with two or more cores and one on an accelerator."""
+    from bench_deblur.parallel import resolve_jobs
 
-    if args.jobs is not None:
-        return args.jobs
-    return 1 if args.data_parallel else default_jobs(device_info()["device_type"])
+    return resolve_jobs(1 if args.jobs is None and args.data_parallel else args.jobs)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -315,10 +325,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         check_models(every_run)
     except UserError as exc:
         raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
-    planned = _plan_data(args, spec)
-    results = Path(args.results) / planned[0].results_name(spec.preset)
+    plan = _plan_data(args, spec)
+    results = Path(args.results) / plan.data.results_name(spec.preset)
     check_runs(every_run, results)  # and no run folder holds another run
-    data = _run_data(args, spec, planned)
+    data = _run_data(args, spec, plan)
     for run in every_run:
         run.data = data.describe()
     _WHERE.append(results)

@@ -28,6 +28,15 @@ def default_jobs(device_type: str, cores: int | None = None) -> int:
     return 2 if device_type == "cpu" and cores >= 2 else 1
 
 
+def resolve_jobs(requested: int | None) -> int:
+    """``requested`` (a --jobs option) when given, else ``default_jobs`` for this machine's device."""
+    if requested is not None:
+        return requested
+    from bench_deblur.cost import device_info
+
+    return default_jobs(device_info()["device_type"])
+
+
 def thread_env(jobs: int, cores: int | None = None) -> dict[str, str]:
     """Environment that gives each of ``jobs`` processes an equal share of the cores.
 

@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench_deblur.config import preset as get_preset
     from bench_deblur.datasets import RunData, open_dataset
     from bench_deblur.errors import UserError
-    from bench_deblur.cost import device_info
-    from bench_deblur.parallel import default_jobs
+    from bench_deblur.parallel import resolve_jobs
     from bench_deblur.sweep import execute
     from bench_deblur.synth import make_dataset
 
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset = open_dataset(data, "native")
         budgets = sorted(set(args.steps))
         todo = sorted(runs(args.preset, args.models, budgets, args.seed, args.lr), key=lambda r: -r.train.steps)  # longest first
-        jobs = args.jobs or default_jobs(device_info()["device_type"])
+        jobs = resolve_jobs(args.jobs)
         for run_id, state in execute(todo, Path(args.results), RunData(dataset, dataset), jobs=jobs).items():
             print(f"{run_id}: {state}", flush=True)
         rows, blurry = table(Path(args.results), args.models, budgets, args.seed)
