@@ -276,16 +276,18 @@ PRESETS: dict[str, SweepSpec] = {
     "full": SweepSpec(
         preset="full",
         scale_note=(
-            "full: the paper's architecture at full width (64/32 channels), loss (MSE + 1e-5 L2 on the kernels), "
+            "full: the paper's architecture at full width (64/32 channels), 1e-5 L2 on the kernels, "
             "13-frame clips, 128x128 crops, batch 8 and zero initial state, on synthetic 256x256 data, but 1,000 "
             "steps per run instead of 300,000, so the 21 trained runs fit one H100/H200 session. Deviations from "
             "the paper, chosen by measurement at CPU scale because the paper's schedule (lr 1e-4, no skip) ends "
             "2 dB below the blurry input after 1,000 steps: a global skip (output = centre blurry frame + "
-            "prediction, last conv zero-initialised) and Adam lr 5e-4 with 50 warm-up steps and cosine decay to 0. "
+            "prediction, last conv zero-initialised), Adam lr 5e-4 with 50 warm-up steps and cosine decay to 0, "
+            "and a per-clip PSNR loss (10 log10 MSE) instead of MSE (at CPU scale +0.63 dB over the blurry input "
+            "and ahead at every tau, against +0.24 dB and -0.34 dB at tau 7 with MSE). "
             "The paper's exact recipe is the 'paper' preset."
         ),
         synth=FULL_SYNTH,
-        train=TrainConfig(steps=1_000, steps_per_epoch=250, lr=5e-4, schedule="cosine", warmup_steps=50),
+        train=TrainConfig(steps=1_000, steps_per_epoch=250, lr=5e-4, schedule="cosine", warmup_steps=50, loss="psnr"),
         width=1.0,
         global_skip=True,
         inputs_models=list(PAPER_MODELS),
