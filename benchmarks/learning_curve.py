@@ -116,6 +116,8 @@ def write(rows: list[dict], blurry: dict, out: Path, preset: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench_deblur.cli import _positive_int  # the same check as bench-deblur run --jobs
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="quick", help="recipe, model width and data (default quick)")
     parser.add_argument("--models", nargs="+", default=["cnn", "strcnn_dtb"])
@@ -125,10 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")
     parser.add_argument("--results", default="results/learning_curve", help="run folders (resumable)")
     parser.add_argument("--out", default="reports/learning_curve", help="where the table and plot go")
-    parser.add_argument("--jobs", type=int, help="runs trained at once in worker processes (default: as bench-deblur run)")
+    parser.add_argument("--jobs", type=_positive_int, help="runs trained at once in worker processes (default: as bench-deblur run)")
     args = parser.parse_args(argv)
-    if args.jobs is not None and args.jobs < 1:
-        parser.error(f"--jobs {args.jobs}: expected a positive integer")
 
     from bench_deblur.config import preset as get_preset
     from bench_deblur.datasets import RunData, open_dataset
