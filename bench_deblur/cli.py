@@ -407,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
                        description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
-    p.add_argument("--preset", default="quick", help="smoke (~1 min on a 2-core CPU), quick (default, ~11 min) or full (one GPU)")
+    p.add_argument("--preset", default="quick", help="smoke (pipeline check, ~2 min on a 2-core CPU), quick (default, ~12 min), "
+                   "cpu (~2 h on 2 cores), full (one GPU, in chunks) or paper (the paper's exact recipe, days of GPU)")
     p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
     p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
@@ -446,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")
     p.add_argument("model", help="registered model name (see 'bench-deblur models')")
     p.add_argument("--out", required=True, help="run folder to write (config, history, checkpoints, metrics)")
-    p.add_argument("--preset", default="quick", help="recipe and data defaults to start from (full = the paper's recipe)")
+    p.add_argument("--preset", default="quick", help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)")
     _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")

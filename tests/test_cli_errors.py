@@ -150,3 +150,17 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ok
     assert json.loads((tmp_path / CHECKPOINT_STATE).read_text()) == {"epoch": 1}
     model = keras.saving.load_model(tmp_path / CHECKPOINT)
     assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_preset_help_names_every_preset(command, capsys):
+    """--help must not fall behind the presets: each one defined is named in the --preset help."""
+    from bench_deblur.config import PRESETS
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    start = text.index("--preset PRESET ") + len("--preset PRESET ")
+    help_text = text[start:].split(" --")[0]
+    for name in PRESETS:
+        assert name in help_text, f"{command} --preset help omits {name!r}: {help_text}"
