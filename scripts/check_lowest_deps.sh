@@ -14,7 +14,8 @@ venv=${1:-$(mktemp -d)/venv}
 "${PYTHON:-python3}" -m venv "$venv"
 py=$venv/bin/python
 
-# "name>=X; marker" -> "name==X; marker" for every runtime dependency, plus the test extra's pytest bound.
+# "name>=X; marker" -> "name==X; marker" for every runtime dependency, plus the test extra's pytest and
+# pytest-xdist bounds (pyproject's pytest addopts run the tests in worker processes).
 "$py" - "$root/pyproject.toml" >"$venv/lowest.txt" <<'EOF'
 import re, sys, tomllib
 
@@ -24,13 +25,13 @@ for dep in project["dependencies"] + pytest:
     print(dep.replace(">=", "==", 1))
 EOF
 
-pytest_req=$(grep '^pytest' "$venv/lowest.txt" | sed 's/==/>=/')
+mapfile -t pytest_req < <(grep '^pytest' "$venv/lowest.txt" | sed 's/==/>=/')
 if command -v uv >/dev/null; then
-    uv pip install --python "$py" --resolution lowest-direct -e "$root" "$pytest_req"
+    uv pip install --python "$py" --resolution lowest-direct -e "$root" "${pytest_req[@]}"
 else
-    "$py" -m pip install -c "$venv/lowest.txt" -e "$root" "$pytest_req"
+    "$py" -m pip install -c "$venv/lowest.txt" -e "$root" "${pytest_req[@]}"
 fi
-"$py" -m pip list --format=freeze | grep -i -E '^(keras|tensorflow(-cpu)?|numpy|pandas|tabulate|matplotlib|scikit-image|pillow|imageio|imageio-ffmpeg|tqdm|pytest)=='
+"$py" -m pip list --format=freeze | grep -i -E '^(keras|tensorflow(-cpu)?|numpy|pandas|tabulate|matplotlib|scikit-image|pillow|imageio|imageio-ffmpeg|tqdm|pytest|pytest-xdist)=='
 
 # The fast tests that touch every direct dependency (no jax, ray or torch: those are extras). Deselected:
 # matplotlib before 3.10.x warns about pyparsing >= 3.3's renamed methods, and that test fails on any warning.
