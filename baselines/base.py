@@ -75,6 +75,11 @@ class DeblurCell(keras.layers.Layer):
     def state_size(self) -> list[int]:
         return list(self.state_channels) or [1]
 
+    @property
+    def recurrent(self) -> bool:
+        """Whether frame n's output depends on earlier frames through the state (what the state ablation tests)."""
+        return bool(self.state_channels)
+
     def channels(self, base: int) -> int:
         """Scale a channel count from the paper by the width multiplier (at least 4)."""
         return max(4, int(round(base * self.width)))
@@ -184,12 +189,17 @@ class Streamer:
     multiple of the cell's ``size_multiple`` and cropped back. A frame may also be
     a batch (B, H, W, 3) of B independent videos stepped together (as evaluation
     does with many small sequences). Outputs equal ``model(video)`` on the same frames.
+
+    ``carry_state=False`` feeds the cell its initial state before every frame instead of the
+    state the previous frame left: the state ablation, which shows how much a trained
+    recurrent model uses its memory.
     """
 
-    def __init__(self, model: DeblurNet):
+    def __init__(self, model: DeblurNet, carry_state: bool = True):
         self.model = model
         self.cell = model.cell
         self.m = model.m
+        self.carry_state = carry_state
         self.reset()
 
     def reset(self) -> None:
@@ -250,7 +260,7 @@ class Streamer:
 
     def _emit(self) -> np.ndarray:
         window = self._stacked_window()
-        if self._states is None:
+        if self._states is None or not self.carry_state:
             self._states = self.cell.get_initial_state_like(window)
         self.last_states = self._states  # kept (not copied) so a caller can inspect the step just taken
         out, self._states = self.step_fn(window, self._states)

@@ -164,7 +164,8 @@ class EncoderDecoderCell(DeblurCell):
         self.feature_channels = self.channels(32)
         self.body_channels = self.channels(64)
         self.state_channels = [self.feature_channels]
-        if PLACEMENTS[placement] is not None:
+        self.dtb_at = PLACEMENTS[placement]
+        if self.dtb_at is not None:
             self.state_channels.append(self.body_channels)
 
     def build(self, window_shape):
@@ -186,6 +187,11 @@ class EncoderDecoderCell(DeblurCell):
         self.feature_head = feature_conv(f) if self.feedback else None
         if self.feature_head is not None:
             self.feature_head.build(body_shape)
+
+    @property
+    def recurrent(self) -> bool:
+        """The naive CNN carries F as a constant zero input: only feedback or DTB make a memory."""
+        return self.feedback or self.dtb_at is not None
 
     def step(self, window, states, training: bool = False):
         image, new_states, _ = self.step_with_blend(window, states)

@@ -155,7 +155,8 @@ def cmd_data(args: argparse.Namespace) -> None:
 
     spec = preset(args.preset)
     cfg = spec.synth
-    overrides = {k: v for k, v in {"seed": args.seed, "gamma": args.gamma, "keep_hfr": args.keep_hfr or None}.items() if v is not None}
+    overrides = {k: v for k, v in {"seed": args.seed, "gamma": args.gamma, "keep_hfr": args.keep_hfr or None,
+                                   "motion": args.motion}.items() if v is not None}
     if args.size:
         overrides.update(height=args.size, width=args.size)
     if args.taus:
@@ -282,16 +283,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     data = Path(args.data)
     if not data.exists():
         raise UserError(f"--data {data}: no such folder")
+    controls = {}
     if detect_layout(data) is None:  # a folder of sequences: every sequence in it
         splits = {data.name: find_sequences(data, args.layout, args.blur_dir)}
         what = f"every sequence in {data}"
     else:  # a dataset root: its test split(s)
         dataset = open_dataset(data, args.layout)
         dataset = dataset.with_blur_dir(args.blur_dir) if args.blur_dir else dataset
-        splits = dataset.test_splits()
+        splits, controls = dataset.test_splits(), dataset.control_splits()
         what = f"{dataset.name} ({dataset.id}), test split: {dataset.describe()['test']}"
     protocol = Protocol(color=args.color, crop_border=args.crop_border)
-    metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet)
+    metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet,
+                              controls=controls)
     metrics["cost"] = model_cost(model, args.runtime)
     if args.out:
         fileio.write_json(args.out, metrics)
@@ -302,6 +305,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         temporal = "n/a" if row["temporal"] is None else f"{row['temporal']:.5f}"
         print(f"{split:>8} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
     ident = metrics["identity_mean"]
+    for name, row in metrics.get("controls", {}).items():
+        print(f"control {name} ({row['label']}): PSNR {row['psnr']:.3f} dB (blurry input: {row['blurry']['psnr']:.3f} dB)")
     print(f"mean PSNR {metrics['mean']['psnr']:.3f} dB (blurry input: {ident['psnr']:.3f} dB); protocol: {metrics['protocol']}")
 
 
@@ -442,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", type=int, nargs="+", help="blur lengths of the test sets, e.g. 7 9 11 13 15")
     p.add_argument("--gamma", type=float, help="average in linear light with this gamma (BSD-style, e.g. 2.2)")
     p.add_argument("--keep-hfr", action="store_true", help="also write the high-frame-rate sharp frames (hfr/)")
+    p.add_argument("--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")

@@ -109,6 +109,7 @@ class RunConfig:
     groups: list[str] = field(default_factory=list)
     variant: str | None = None
     measure_runtime: bool = False
+    state_ablation: bool = False  # also score a recurrent model with its state reset every frame
     runtime_frames: int = 10
     eval_max_frames: int | None = None
     scale_note: str = ""
@@ -137,7 +138,7 @@ class SweepSpec:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     main_models: list[str] | None = None
     inputs_models: list[str] | None = None
-    inputs_m: list[int] = field(default_factory=lambda: [1, 2, 3])
+    inputs_m: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
     placement_model: str = "strcnn_dtb"
     placement_kwarg: str = "placement"
     placements: list[str] = field(default_factory=lambda: ["mid_encoder", "after_encoder", "mid_decoder", "after_decoder"])

@@ -20,7 +20,7 @@ from bench_deblur.datasets import Sequence, find_sequences
 from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
 from bench_deblur.metrics import Protocol, StreamScores
 from bench_deblur.progress import progress_bar
-from bench_deblur.runtime import RUNTIME_SIZES
+from bench_deblur.runtime import RUNTIME_SIZES, compiled_diagnostics
 
 STEP_PIXELS = 2**20
 """Pixels per cell step: 256 same-shaped 64x64 sequences are stepped side by side, a 1280x720 one alone."""
@@ -49,38 +49,68 @@ def _batches(sequences: list[CachedSequence]) -> list[list[int]]:
     return batches
 
 
-def _stream_scores(model: keras.Model | None, batch: list[CachedSequence], protocol: Protocol) -> list[dict]:
+def _stream_scores(model: keras.Model | None, batch: list[CachedSequence], protocol: Protocol,
+                   carry_state: bool = True, maps: bool = False) -> list[dict]:
     """``sequence_metrics`` of ``model``'s online output (the blurry input itself for None) on same-shaped sequences.
 
     The sequences are streamed side by side, one compiled cell step per frame for all of them,
     and scored in chunks of ``SCORE_PIXELS`` as the outputs come out: memory holds the current
-    frames and a chunk, never a sequence.
+    frames and a chunk, never a sequence. ``carry_state`` is ``Streamer``'s; with ``maps`` each
+    sequence's scores also hold ``maps``: the spatial mean, per frame, of every map the cell's
+    ``diagnostics`` hook returns (nothing for cells without one).
     """
     n, h, w, _ = batch[0].shape
     scores = StreamScores(len(batch), protocol)
     chunk = max(1, SCORE_PIXELS // (len(batch) * h * w))
     inputs = (np.stack([cached.frames(BLUR, t, t + 1)[0] for cached in batch]) for t in range(n))
+    streamer = None if model is None else Streamer(model, carry_state=carry_state)
+    frame_maps: dict[str, list[np.ndarray]] = {}
+    probe = maps and streamer is not None  # asked once; a cell without maps is not asked again
     outputs: list[np.ndarray] = []
     done = 0
-    for out in inputs if model is None else Streamer(model).run(inputs):
+    for out in inputs if streamer is None else streamer.run(inputs):
+        if probe:
+            for name, value in compiled_diagnostics(model.cell)(streamer.last_window, streamer.last_states).items():
+                value = np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
+                frame_maps.setdefault(name, []).append(value.reshape(len(batch), -1).mean(axis=1))
+            probe = bool(frame_maps)
         outputs.append(out)
         if len(outputs) == chunk or done + len(outputs) == n:
             sharp = np.stack([cached.frames(SHARP, done, done + len(outputs)) for cached in batch])
             scores.add(np.stack(outputs, axis=1), sharp)
             done += len(outputs)
             outputs.clear()
-    return scores.result()
+    results = scores.result()
+    if maps:
+        for i, result in enumerate(results):
+            result["maps"] = {name: [round(float(v[i]), 4) for v in values] for name, values in sorted(frame_maps.items())}
+    return results
 
 
-def _scores(model: keras.Model | None, sequences: list[CachedSequence], protocol: Protocol) -> dict[str, dict]:
-    """Per-sequence scores, by name, in the split's order."""
+def _scores(model: keras.Model | None, sequences: list[CachedSequence], protocol: Protocol, **options) -> dict[str, dict]:
+    """Per-sequence scores, by name, in the split's order (``options`` go to ``_stream_scores``)."""
     found: dict[int, dict] = {}
     for batch in _batches(sequences):
-        found.update(zip(batch, _stream_scores(model, [sequences[i] for i in batch], protocol)))
+        found.update(zip(batch, _stream_scores(model, [sequences[i] for i in batch], protocol, **options)))
     return {cached.name: found[i] for i, cached in enumerate(sequences)}
 
 
 _BLURRY_SCORES: dict[tuple, dict] = {}
+
+
+def _split_scores(model: keras.Model, listed: list[Sequence], protocol: Protocol, max_frames: int | None,
+                  maps: bool) -> tuple[dict, dict[str, dict], list[CachedSequence]]:
+    """One split's summary with per-sequence scores of the model and the blurry input, its maps, its frames."""
+    sequences = [cached_sequence(seq, max_frames) for seq in listed]
+    seqs = _scores(model, sequences, protocol, maps=maps)
+    found = {name: seq.pop("maps") for name, seq in seqs.items() if seq.get("maps")}
+    key = (protocol, tuple((cached.name, cached.path.name) for cached in sequences))  # names the files and their dates
+    if key not in _BLURRY_SCORES:  # the same for every model: a sweep scores each test set's input once
+        _BLURRY_SCORES[key] = _scores(None, sequences, protocol)
+    blurry = _BLURRY_SCORES[key]
+    entry = {**_summary(list(seqs.values())), "blurry": _summary(list(blurry.values())),
+             "sequences": seqs, "blurry_sequences": blurry}
+    return entry, found, sequences
 
 
 def evaluate_splits(
@@ -90,6 +120,8 @@ def evaluate_splits(
     protocol: Protocol = Protocol(),
     max_frames: int | None = None,
     progress: bool = True,
+    controls: dict[str, tuple[dict, list[Sequence]]] | None = None,
+    state_ablation: bool = False,
 ) -> dict[str, Any]:
     """Score ``model`` on each test split (a folder or its sequences); per-sequence, per-split and mean metrics.
 
@@ -98,25 +130,42 @@ def evaluate_splits(
     comparison can be paired by sequence. Frames come from the frame cache (decoded once per
     dataset, for every run and process) and are scored as they stream out, so memory does not
     grow with sequence length; same-shaped small sequences are stepped together.
+
+    ``controls`` ({name: (info, sequences)}, e.g. ``Dataset.control_splits``) are scored the same
+    way into ``controls`` and stay out of the mean. With ``state_ablation``, a model whose cell
+    is ``recurrent`` is scored again on ``splits`` with that state reset before every frame
+    (``state_ablation``). ``diagnostics`` holds the per-frame spatial means of the cell's
+    diagnostic maps (e.g. DTB's blending weight), by split and sequence, when it has any.
     """
     per_tau: dict[str, dict] = {}
-    folders = sorted(splits.items())
-    for tau, folder in progress_bar(folders, desc=f"evaluate {model.name}", unit="split", progress=progress):
+    controls = controls or {}
+    diagnostics: dict[str, dict[str, dict]] = {}
+    cached: dict[str, list[CachedSequence]] = {}
+    work = [(str(tau), folder, None) for tau, folder in sorted(splits.items())]
+    work += [(name, listed, info) for name, (info, listed) in sorted(controls.items())]
+    results: dict[str, Any] = {"protocol": protocol.to_dict()}
+    for key, folder, info in progress_bar(work, desc=f"evaluate {model.name}", unit="split", progress=progress):
         listed = folder if isinstance(folder, list) else find_sequences(folder, layout)  # a split's sequences, or its folder
-        sequences = [cached_sequence(seq, max_frames) for seq in listed]
-        seqs = _scores(model, sequences, protocol)
-        key = (protocol, tuple((cached.name, cached.path.name) for cached in sequences))  # names the files and their dates
-        if key not in _BLURRY_SCORES:  # the same for every model: a sweep scores each test set's input once
-            _BLURRY_SCORES[key] = _scores(None, sequences, protocol)
-        blurry = _BLURRY_SCORES[key]
-        per_tau[str(tau)] = {**_summary(list(seqs.values())), "blurry": _summary(list(blurry.values())),
-                             "sequences": seqs, "blurry_sequences": blurry}
-    return {
-        "protocol": protocol.to_dict(),
-        "per_tau": per_tau,
-        "mean": _summary(list(per_tau.values())),
-        "identity_mean": _summary([row["blurry"] for row in per_tau.values()]),
-    }
+        entry, maps, cached[key] = _split_scores(model, listed, protocol, max_frames, maps=True)
+        for seq, values in maps.items():
+            for name, frames in values.items():
+                diagnostics.setdefault(name, {}).setdefault(key, {})[seq] = frames
+        if info is None:
+            per_tau[key] = entry
+        else:
+            results.setdefault("controls", {})[key] = {**info, **entry}
+    results.update(per_tau=per_tau, mean=_summary(list(per_tau.values())),
+                   identity_mean=_summary([row["blurry"] for row in per_tau.values()]))
+    if state_ablation and model.cell.recurrent:
+        ablated = {key: _scores(model, cached[key], protocol, carry_state=False) for key in per_tau}
+        results["state_ablation"] = {
+            "what": "the fed-back state reset to the cell's initial (zero) state before every frame",
+            "per_tau": {key: {**_summary(list(seqs.values())), "sequences": seqs} for key, seqs in ablated.items()},
+            "mean": _summary([_summary(list(seqs.values())) for seqs in ablated.values()]),
+        }
+    if diagnostics:
+        results["diagnostics"] = diagnostics
+    return results
 
 
 def model_cost(model: keras.Model, measure_runtime: bool, runtime_frames: int = 10) -> dict[str, Any]:

@@ -113,7 +113,12 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
         with fileio.atomic_path(run_dir / "model.keras") as tmp:
             model.save(tmp)
         splits = data.test.test_splits()
-        metrics = evaluate_splits(model, splits, max_frames=run.eval_max_frames, progress=progress)
+        metrics = evaluate_splits(model, splits, max_frames=run.eval_max_frames, progress=progress,
+                                  controls=data.test.control_splits(), state_ablation=run.state_ablation)
+        blur = data.test.frame_records("blur_px")
+        if blur:
+            metrics["frame_blur"] = {key: {seq: frames[: run.eval_max_frames] for seq, frames in seqs.items()}
+                                     for key, seqs in blur.items()}
         metrics["cost"] = model_cost(model, run.measure_runtime and runtime, run.runtime_frames)
         middle = list(splits)[len(splits) // 2]
         save_samples(model, splits[middle][0], run_dir / "samples.npz")

@@ -32,6 +32,7 @@ class Step(NamedTuple):
 
 
 _STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DIAGNOSTICS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _M_MMAP_THRESHOLD = -3
 """glibc's mallopt parameter number (malloc.h)."""
@@ -138,6 +139,25 @@ def _compile(cell_ref: weakref.ref) -> Step:
         return Step(tf.function(lambda window, states: cell_ref()(window, states), jit_compile=False), sync,
                     "tf.function (no XLA)", copy_text)
     return Step(lambda window, states: cell_ref()(window, states), sync, "eager", copy_text)
+
+
+def compiled_diagnostics(cell) -> Callable:
+    """``cell.diagnostics(window, states)`` as a ``tf.function`` on TensorFlow (eager elsewhere), cached per cell.
+
+    The evaluation asks for the maps at every frame; eager calls would double its time.
+    """
+    call = _DIAGNOSTICS.get(cell)
+    if call is None:
+        import keras
+
+        cell_ref = weakref.ref(cell)
+        call = lambda window, states: cell_ref().diagnostics(window, states)  # noqa: E731
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            call = tf.function(call, jit_compile=False)
+        _DIAGNOSTICS[cell] = call
+    return call
 
 
 def time_stream(

@@ -28,7 +28,8 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     """All runs of a sweep, each once, with the report groups it belongs to."""
     runs: dict[str, RunConfig] = {}
 
-    def add(name: str, m: int, seed: int, group: str, variant: str | None = None, runtime: bool = False, **kwargs) -> None:
+    def add(name: str, m: int, seed: int, group: str, variant: str | None = None, runtime: bool = False,
+            ablation: bool = False, **kwargs) -> None:
         model = ModelConfig(name, m=m, width=spec.width, global_skip=spec.global_skip, kwargs=non_default_kwargs(name, kwargs))
         rid = run_id(model, seed)
         run = runs.setdefault(rid, RunConfig(
@@ -38,10 +39,11 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
         run.groups = sorted(set(run.groups) | {group})
         run.variant = variant or run.variant
         run.measure_runtime = run.measure_runtime or runtime
+        run.state_ablation = run.state_ablation or ablation
 
     for name in spec.main_models or model_names():
         for seed in spec.seeds:
-            add(name, 1, seed, "main", runtime=seed == spec.seeds[0])
+            add(name, 1, seed, "main", runtime=seed == spec.seeds[0], ablation=True)  # the report ablates the main group
     for name in spec.inputs_models or model_names():
         for m in spec.inputs_m:
             add(name, m, spec.seeds[0], "inputs")

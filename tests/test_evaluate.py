@@ -124,3 +124,44 @@ def test_optional_imports_are_left_out_only_inside_the_block(tmp_path, monkeypat
     import optional_pkg_x
 
     assert optional_pkg_x.VALUE == 1
+
+
+def test_streamer_without_carried_state_is_each_frame_alone():
+    """The state ablation: with m = 0 and the state reset every frame, frame n is the model on frame n alone."""
+    keras.utils.set_random_seed(0)
+    model = build_model("strcnn_dtb", m=0, width=0.125)
+    video = np.random.default_rng(2).random((4, 10, 8, 3), dtype=np.float32)
+    ablated = np.stack(list(Streamer(model, carry_state=False).run(video)))
+    alone = np.concatenate([keras.ops.convert_to_numpy(model(video[None, n : n + 1]))[0] for n in range(len(video))])
+    np.testing.assert_allclose(ablated, alone, atol=1e-5)
+    carried = np.stack(list(Streamer(model).run(video)))
+    np.testing.assert_allclose(carried[0], alone[0], atol=1e-5)  # the first frame starts from the initial state anyway
+    assert not np.allclose(carried[1:], alone[1:], atol=1e-4)  # later frames use the memory
+
+
+@pytest.mark.parametrize("name, recurrent", [("cnn", False), ("strcnn", True), ("strcnn_dtb", True), ("dbn", False),
+                                             ("identity", False)])
+def test_controls_ablation_and_per_frame_maps(split, name, recurrent):
+    """Controls stay out of per_tau and the mean; only recurrent cells are ablated; DTB's weight is kept per frame."""
+    keras.utils.set_random_seed(0)
+    model = build_model(name, m=1, width=0.125)
+    sequences = find_sequences(split)
+    info = {"label": "a control", "tau": None}
+    result = evaluate.evaluate_splits(model, {7: split}, progress=False, controls={"other": (info, sequences[:2])},
+                                      state_ablation=True)
+    assert list(result["per_tau"]) == ["7"] and result["mean"]["psnr"] == result["per_tau"]["7"]["psnr"]
+    control = result["controls"]["other"]
+    assert control["label"] == "a control" and list(control["sequences"]) == ["a", "b"]
+    assert control["sequences"]["a"] == result["per_tau"]["7"]["sequences"]["a"]  # same frames, same scores
+    assert ("state_ablation" in result) == recurrent
+    if recurrent:
+        ablated = result["state_ablation"]["per_tau"]["7"]["sequences"]
+        assert list(ablated) == ["a", "b", "c", "d"] and ablated["d"]["frames"] == 4
+        assert ablated["a"]["psnr_frames"][0] == pytest.approx(result["per_tau"]["7"]["sequences"]["a"]["psnr_frames"][0])
+    maps = result.get("diagnostics", {})
+    if name == "strcnn_dtb":
+        weights = maps["blend_weight"]
+        assert sorted(weights) == ["7", "other"] and [len(v) for v in weights["7"].values()] == [5, 5, 5, 4]
+        assert all(0 <= w <= 1 for v in weights["7"].values() for w in v)
+    else:
+        assert maps == {}

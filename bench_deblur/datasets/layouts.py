@@ -92,6 +92,34 @@ class Dataset:
             return {tau: self._split(name) for tau, name in manifest_test_splits(self.root).items()}
         return {"test": self._dvd_lists()[1] if self._dvd_flat() else self._split("test")}
 
+    def control_splits(self) -> dict[str, tuple[dict, list[Sequence]]]:
+        """Control test sets of a synthetic dataset (same scenes, other camera or exposure): {name: (info, sequences)}.
+
+        Kept apart from ``test_splits``: they answer "what do the models do when the blur is different", and
+        must not enter the mean over tau. Public layouts have none.
+        """
+        if self.layout != "native":
+            return {}
+        controls = read_json(self.root / MANIFEST).get("control_splits") or {}
+        return {name: (info, self._split(info["split"])) for name, info in sorted(controls.items())}
+
+    def frame_records(self, field: str) -> dict[str, dict[str, list]]:
+        """A per-frame record of the manifest (e.g. ``blur_px``) by test split key (str tau or control name) and sequence.
+
+        Empty for public layouts and for synthetic data written before such records existed.
+        """
+        if self.layout != "native":
+            return {}
+        manifest = read_json(self.root / MANIFEST)
+        keys = {name: str(tau) for tau, name in manifest["test_splits"].items()}
+        keys.update({info["split"]: name for name, info in (manifest.get("control_splits") or {}).items()})
+        found = {}
+        for split, key in sorted(keys.items(), key=lambda kv: kv[1]):
+            records = {seq: rec[field] for seq, rec in manifest["splits"][split]["sequences"].items() if field in rec}
+            if records:
+                found[key] = dict(sorted(records.items()))
+        return found
+
     def _training_side(self) -> tuple[list[Sequence], list[Sequence] | None]:
         """(training sequences, the dataset's own validation sequences or None)."""
         if self._dvd_flat():

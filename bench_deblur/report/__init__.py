@@ -12,6 +12,8 @@ Its modules follow the report's parts:
 - ``load``: reading run folders into ``Run`` records (old and new metrics schemas);
 - ``stats``: confidence intervals over seeds and paired differences between models;
 - ``tables``: what each table shows; Markdown, HTML and LaTeX (booktabs) rendering;
+- ``claims``: the paper's claims (declared in paper_results.json), each checked with a paired CI;
+- ``temporal``: per-frame diagnostics: frame classes, control test sets, the state ablation, the blend weight vs blur;
 - ``figures``: every figure, one colour per model throughout;
 - ``document``: REPORT.md / report.html rendering and deterministic file writing;
 - ``build``: the sections in reading order, the generated findings, ``build_report``.

@@ -21,10 +21,21 @@ from bench_deblur.errors import UserError
 from bench_deblur.progress import progress_bar
 from bench_deblur.report import figures as F
 from bench_deblur.report import tables as T
+from bench_deblur.report import temporal as TM
+from bench_deblur.report.claims import check_claims, claims_table, power_lines
 from bench_deblur.report.document import Doc, Writer
-from bench_deblur.report.load import METRICS, BadRun, Run, diagnostic_names, load_history, load_runs, load_samples
+from bench_deblur.report.load import (
+    METRICS,
+    BadRun,
+    Run,
+    diagnostic_names,
+    load_history,
+    load_runs,
+    load_samples,
+)
 from bench_deblur.report.stats import (
     BLURRY_INPUT,
+    MAIN_SET,
     PAIRED_METHOD,
     frame_curves,
     score_frames,
@@ -65,6 +76,8 @@ class _Report:
     tables: list[T.Table] = field(default_factory=list)
     figures: list[tuple[str, Figure]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    """Findings in words from the per-frame sections, listed after the paired ones."""
 
     @property
     def by_tau(self) -> bool:
@@ -103,13 +116,6 @@ class _Report:
         warnings.warn(message, stacklevel=3)
 
 
-def rank(means: pd.DataFrame, key: str) -> list[str]:
-    """Values of ``key`` (the identity floor left out) by mean PSNR, best first, ties by name."""
-    summ = summary(means[means["model"] != T.IDENTITY], [key], "psnr")
-    summ = summ.assign(neg=-summ["mean"].fillna(-math.inf))
-    return list(summ.sort_values(["neg", key], kind="mergesort")[key])
-
-
 def _main_comparisons(means: pd.DataFrame, order: list[str]) -> list[tuple[str, object]]:
     """Each model against the blurry input, then every pair: against cnn with cnn as B, else the better-ranked as A."""
     cnn = sorted(set(means.loc[means["model"] == "cnn", "label"]))
@@ -138,7 +144,63 @@ def _schema_notes(rep: _Report, runs: list[Run], what: str) -> None:
         )
 
 
-def _main_section(rep: _Report) -> T.Table | None:
+def _temporal_sections(rep: _Report, paper: dict, order: list[str]) -> None:
+    """Control sets, frame classes, the state ablation and DTB's blend weight: each only where the results have it."""
+    main, _, _, seqs = rep.group("main")
+    labels = T.paper_labels(paper["models"], main)
+    headline = [(labels[c["a"]], labels[c["b"]]) for c in paper["claims"]["list"] if c.get("headline")
+                and c["a"] in labels and c["b"] in labels]
+    comparisons: list[tuple[str, object]] = [(a, BLURRY_INPUT) for a in order] + headline
+    controls = sorted({(name, c.label) for r in main for name, c in r.controls.items()})
+    set_labels = {MAIN_SET: "fixed τ" if rep.by_tau else rep.test_name} | dict(controls)
+    frames = TM.frame_rows(rep.runs)
+    in_main = frames[frames["run_id"].isin({r.run_id for r in main})]
+
+    table = TM.controls_table(main, seqs, in_main, set_labels, comparisons)
+    if table is not None:
+        rep.doc.h(2, "Control test sets: steady camera and random exposure")
+        rep.doc.p(
+            "The same test scenes blurred otherwise, scored like the fixed-τ sets but kept out of every mean: a camera "
+            "at constant speed blurs every frame alike (so neighbouring frames carry little extra), and random "
+            "exposure makes some frames sharp and others blurry (so the past can help)."
+        )
+        rep.table(table)
+        rep.findings += TM.below_blurry(table, "controls")
+
+    table = TM.frame_class_table(in_main, set_labels, comparisons)
+    if table is not None:
+        rep.doc.h(2, "Frame classes: where the models help and where they harm")
+        rep.table(table)
+        rep.findings += TM.below_blurry(table, "frame classes")
+
+    table = TM.ablation_table(main, order)
+    if table is not None:
+        rep.doc.h(2, "State ablation: how much each model uses its memory")
+        rep.table(table)
+
+    blend = TM.blend_frames(frames)
+    if not blend.empty:
+        rep.doc.h(2, "Blend weight against per-frame blur (cells reporting diagnostics.blend_weight)")
+        groups = {g: [r.run_id for r in rep.runs if g in r.groups] for g in sorted({g for r in rep.runs for g in r.groups})}
+        table = TM.blend_table(blend, groups, set_labels)
+        rep.table(table)
+        main_blend = blend[blend["run_id"].isin(groups.get("main", []))]
+        rep.figure(
+            "blend_weight_vs_blur",
+            F.blend_vs_blur(main_blend, order, rep.palette, set_labels) if not main_blend.empty else None,
+            "Per-frame mean blend weight w of each model in group 'main' that reports one (seeds pooled) against the "
+            "frame's blur; "
+            "lines: means over ten bins of equal frame count",
+            "no model in group 'main' recorded its blend weight",
+        )
+        rep.findings += [
+            f"[blend weight] {row['label']}, {row['test_set']}: Spearman ρ {T.fmt(row['spearman'], math.nan, 2)} with "
+            f"{TM.X_AXES[row['x']][0]} over {row['frames']} frames: {TM.reading(row['spearman'], row['x'])}."
+            for _, row in table.data[table.data["group"] == "main"].iterrows()
+        ]
+
+
+def _main_section(rep: _Report, paper: dict) -> T.Table | None:
     rep.doc.h(2, "Main comparison (group 'main', m = 1)")
     main, per_tau, means, seqs = rep.group("main")
     if not main:
@@ -147,7 +209,7 @@ def _main_section(rep: _Report) -> T.Table | None:
             "psnr_vs_runtime, training_curves, qualitative, blend_weight)."
         )
         return None
-    order = rank(means, "label")
+    order = T.rank(means, "label")
     pal = rep.palette
     note = (
         "Model rows ranked by mean PSNR, best first; the best value of each column in bold. The last row, below the "
@@ -180,6 +242,7 @@ def _main_section(rep: _Report) -> T.Table | None:
         if curves.empty
         else "no learned model in the group",
     )
+    _temporal_sections(rep, paper, order)
 
     rep.doc.h(2, "Cost and speed")
     cost_order = order + sorted({r.label for r in main if r.model == T.IDENTITY})
@@ -292,8 +355,7 @@ def _placement_section(rep: _Report) -> T.Table | None:
     return paired
 
 
-def _paper_section(rep: _Report) -> None:
-    paper = json.loads(PAPER_RESULTS.read_text())
+def _paper_section(rep: _Report, paper: dict) -> None:
     rep.doc.h(2, "The paper's numbers (a different dataset)")
     rep.doc.p(
         f"From {paper['citation']['short']}: {paper['citation']['title']}. Measured on THEIR GoPro-240fps "
@@ -334,7 +396,7 @@ def _findings(rep: _Report, main: T.Table | None, placement: T.Table | None) -> 
     lines = []
     _, _, means, _ = rep.group("main")
     if len(means):
-        order = rank(means, "label")
+        order = T.rank(means, "label")
         if order:
             best = order[0]
             mean, _, n = summary(means[means["label"] == best], ["label"], "psnr").iloc[0][["mean", "ci95", "n"]]
@@ -355,6 +417,7 @@ def _findings(rep: _Report, main: T.Table | None, placement: T.Table | None) -> 
                 a=psnr["a"].map(lambda v: T.PLACEMENTS.get(v, v)), b=psnr["b"].map(lambda v: T.PLACEMENTS.get(v, v))
             )
         lines += [f"[{group}] {_finding(row)}" for _, row in chosen.iterrows()]
+    lines += rep.findings
     if not lines:
         lines.append("No findings: no paired comparison could be made from these results.")
     return lines
@@ -499,15 +562,26 @@ def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Pat
         rep.doc.ul([f"{k}: {v}" for k, v in _flatten(json.loads(p)).items()])
 
     writer = Writer(out_dir)
+    paper = json.loads(PAPER_RESULTS.read_text())
     with rc_context(F.RC):
-        main = _main_section(rep)
+        main = _main_section(rep, paper)
         _inputs_section(rep)
         placement = _placement_section(rep)
-        _paper_section(rep)
+        _paper_section(rep, paper)
+        groups = {}
+        for name in sorted({c["group"] for c in paper["claims"]["list"]}):
+            runs_g, _, means_g, seqs_g = rep.group(name)
+            groups[name] = (runs_g, means_g, seqs_g)
+        checks = check_claims(paper, groups)
+        claims = claims_table(paper, checks)
+        rep.tables.append(claims)
         for t in rep.tables:
             writer.table(t)
         for name, fig in progress_bar(rep.figures, desc="report: figures", unit="fig", progress=progress):
             writer.figure(name, fig)
+    head.h(2, "The paper's claims, checked one by one")
+    head.table(claims)
+    head.ul(power_lines(paper, checks))
     head.h(2, "Findings (generated from the paired comparisons below)")
     head.ul(_findings(rep, main, placement))
     head.p("Differences are A - B in PSNR with a 95% CI; see 'Statistics' for the method and the tables for SSIM.")

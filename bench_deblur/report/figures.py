@@ -25,6 +25,7 @@ from bench_deblur.metrics import psnr_of
 from bench_deblur.report.load import Run
 from bench_deblur.report.stats import summary
 from bench_deblur.report.tables import BLURRY, IDENTITY, PLACEMENTS
+from bench_deblur.report.temporal import BLEND, X_AXES
 
 GREY = "#7f7f7f"
 PALETTE = (
@@ -387,4 +388,41 @@ def diagnostic_maps(samples: dict[str, dict], name: str, pal: Palette, title: st
         )
     fig.colorbar(im, ax=fig.axes, label=f"{name} ({vmin:g} to {vmax:g})", shrink=0.8)
     fig.suptitle(f"{title} ({', '.join(sorted(resolution))})", fontsize=9)
+    return fig
+
+
+def blend_vs_blur(blend: pd.DataFrame, order: list[str], pal: Palette, set_labels: dict[str, str]) -> Figure | None:
+    """Per-frame blend weight against per-frame blur, one panel per test set: the frames (seeds pooled), binned means.
+
+    Axes of the blurry input's PSNR are reversed, so blurrier frames are to the right in every panel.
+    """
+    panels = [s for s in set_labels if s in set(blend["set"])]
+    if not panels:
+        return None
+    fig = new_figure(4.4 * len(panels) + 0.6, 4.0)
+    for ax, test_set in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        part = blend[blend["set"] == test_set]
+        kind = str(part["x_kind"].iloc[0])
+        for label in [k for k in order if k in set(part["label"])]:
+            rows = part[part["label"] == label]
+            color, model = pal.color(label), pal.model(label)
+            x, w = rows["x"].to_numpy(), rows[BLEND].to_numpy()
+            tag(fig, model, ax.scatter(x, w, s=3, alpha=0.15, color=color, lw=0, rasterized=True))
+            edges = np.unique(np.quantile(x, np.linspace(0, 1, 11)))
+            bins = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(len(edges) - 2, 0))
+            means = pd.DataFrame({"bin": bins, "x": x, "w": w}).groupby("bin", sort=True).mean()
+            seeds = rows["seed"].nunique()
+            (line,) = ax.plot(means["x"], means["w"], "o-", color=color, ms=4, lw=1.5,
+                              label=f"{label}: binned means ({seeds} seed{'s' if seeds != 1 else ''})")
+            tag(fig, model, line)
+        label, sign = X_AXES[kind]
+        if sign < 0:
+            ax.invert_xaxis()
+        ax.set(xlabel=label + ("" if sign > 0 else ", reversed"), ylabel="blend weight w (mean over the frame)",
+               ylim=(0, 1.05))
+        ax.set_title(f"{set_labels[test_set]} (blurrier to the right)", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle("Blend weight w against per-frame blur (group 'main'; w = 1 keeps the current frame)",
+                 fontsize=9)
+    fig.tight_layout()
     return fig

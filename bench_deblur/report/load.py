@@ -3,9 +3,12 @@
 A run is usable when ``config.json`` and ``metrics.json`` parse and hold the keys
 the tables need (per-tau, or per-split for datasets without tau, and mean PSNR /
 SSIM, the blurry input's scores, the protocol). Newer keys are optional, so results written before they existed still
-load: ``per_tau[tau].sequences[name].psnr_frames`` (per-frame PSNR) and
+load: ``per_tau[tau].sequences[name].psnr_frames`` (per-frame PSNR),
 ``per_tau[tau].blurry_sequences`` (the blurry input per sequence, for paired
-differences against it). A run that cannot be used is named in a warning and
+differences against it), ``controls`` (extra test sets of the same scenes, outside
+the mean), ``state_ablation`` (scores with the recurrent state reset every frame),
+``diagnostics`` (per-frame means of the cell's diagnostic maps) and ``frame_blur``
+(per-frame camera blur in px). A run that cannot be used is named in a warning and
 left out; the others are still reported.
 """
 
@@ -45,6 +48,25 @@ class Sequence:
 
 
 @dataclass
+class Control:
+    """A control test set (same scenes, other blur; kept out of the mean): its description and scores.
+
+    ``exposure``: sharp frames averaged per blurry frame, by sequence, where the set varies it;
+    ``sharp_below``: a frame with fewer counts as sharp.
+    """
+
+    label: str
+    source: str
+    tau: int | None
+    scores: dict[str, float]
+    blurry: dict[str, float]
+    sequences: dict[str, Sequence]
+    blurry_sequences: dict[str, Sequence]
+    sharp_below: float | None = None
+    exposure: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
 class Run:
     """One complete run: its settings, its scores (floats; NaN where absent) and where its files are."""
 
@@ -58,6 +80,14 @@ class Run:
     blurry_per_tau: dict[int | str, dict[str, float]] = field(default_factory=dict)
     sequences: dict[int | str, dict[str, Sequence]] = field(default_factory=dict)
     blurry_sequences: dict[int | str, dict[str, Sequence]] = field(default_factory=dict)
+    controls: dict[str, Control] = field(default_factory=dict)
+    ablation: dict[int | str, dict[str, Sequence]] = field(default_factory=dict)
+    """Per-sequence scores with the state reset before every frame (``state_ablation``), by tau."""
+    ablation_mean: dict[str, float] | None = None
+    frame_maps: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+    """``diagnostics``: map name -> split key (str tau or control name) -> sequence -> per-frame mean."""
+    frame_blur: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Camera blur path length (px) per frame: split key -> sequence -> frames."""
 
     @property
     def by_tau(self) -> bool:
@@ -129,11 +159,57 @@ def _sequences(d: Any, where: Path, name: str) -> dict[str, Sequence]:
     for seq in sorted(d):
         scores = _scores(d[seq], where, f"{name}.{seq}")
         frames = d[seq].get("psnr_frames")
-        if frames is not None:
-            if not isinstance(frames, list) or not frames:
-                raise BadRun(f"{where}: {name}.{seq}.psnr_frames must be a non-empty list of numbers")
-            frames = np.array([_num(v, f"{where}: {name}.{seq}.psnr_frames") for v in frames], dtype=float)
-        out[str(seq)] = Sequence(scores, frames)
+        out[str(seq)] = Sequence(scores, None if frames is None else _frames(frames, where, f"{name}.{seq}.psnr_frames"))
+    return out
+
+
+def _frames(values: Any, where: Path, name: str) -> np.ndarray:
+    """A per-frame list of numbers (null: NaN)."""
+    if not isinstance(values, list) or not values:
+        raise BadRun(f"{where}: {name} must be a non-empty list of numbers")
+    return np.array([_num(v, f"{where}: {name}") for v in values], dtype=float)
+
+
+def _frame_lists(d: Any, where: Path, name: str) -> dict[str, np.ndarray]:
+    """sequence -> per-frame values ({} when absent)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise BadRun(f"{where}: {name} must be an object of sequence -> per-frame list")
+    return {str(seq): _frames(v, where, f"{name}.{seq}") for seq, v in sorted(d.items())}
+
+
+def _per_frame(d: Any, where: Path, name: str) -> dict[str, dict[str, np.ndarray]]:
+    """split key -> sequence -> per-frame values ({} when absent)."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise BadRun(f"{where}: {name} must be an object of split -> sequence -> per-frame list")
+    return {str(k): _frame_lists(seqs, where, f"{name}.{k}") for k, seqs in sorted(d.items())}
+
+
+def _controls(d: Any, where: Path) -> dict[str, Control]:
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise BadRun(f"{where}: controls must be an object of control name -> scores")
+    out = {}
+    for name, c in sorted(d.items()):
+        at = f"controls.{name}"
+        if not isinstance(c, dict):
+            raise BadRun(f"{where}: {at} must be an object")
+        tau, sharp = c.get("tau"), c.get("sharp_below")
+        out[str(name)] = Control(
+            str(c.get("label") or name),
+            str(c.get("source") or ""),
+            None if tau is None else int(_num(tau, f"{where}: {at}.tau")),
+            _scores(c, where, at),
+            _scores(_need(c, "blurry", where), where, f"{at}.blurry"),
+            _sequences(c.get("sequences"), where, f"{at}.sequences"),
+            _sequences(c.get("blurry_sequences"), where, f"{at}.blurry_sequences"),
+            None if sharp is None else _num(sharp, f"{where}: {at}.sharp_below"),
+            _frame_lists(c.get("exposure"), where, f"{at}.exposure"),
+        )
     return out
 
 
@@ -171,6 +247,16 @@ def load_run(path: Path) -> Run:
     mean = _scores(_need(metrics, "mean", met_path), met_path, "mean")
     blurry = _scores(_need(metrics, "identity_mean", met_path), met_path, "identity_mean")
     _need(metrics, "protocol", met_path)
+    ablation = metrics.get("state_ablation")
+    if ablation is not None and not isinstance(_need(ablation, "per_tau", met_path), dict):
+        raise BadRun(f"{met_path}: state_ablation.per_tau must be an object")
+    ablated = {
+        (int(k) if by_tau else str(k)): _sequences(s.get("sequences"), met_path, f"state_ablation.per_tau.{k}.sequences")
+        for k, s in (ablation or {}).get("per_tau", {}).items()
+    }
+    maps = metrics.get("diagnostics") or {}
+    if not isinstance(maps, dict):
+        raise BadRun(f"{met_path}: diagnostics must be an object of map name -> split -> sequence -> frames")
     prov_path = path / "provenance.json"
     provenance = _read(prov_path) if prov_path.exists() else None
     return Run(
@@ -184,6 +270,11 @@ def load_run(path: Path) -> Run:
         blurry_taus,
         {t: s for t, s in sorted(sequences.items()) if s},
         {t: s for t, s in sorted(blurry_seqs.items()) if s},
+        _controls(metrics.get("controls"), met_path),
+        {t: s for t, s in sorted(ablated.items()) if s},
+        None if ablation is None else _scores(_need(ablation, "mean", met_path), met_path, "state_ablation.mean"),
+        {str(k): _per_frame(v, met_path, f"diagnostics.{k}") for k, v in sorted(maps.items())},
+        _per_frame(metrics.get("frame_blur"), met_path, "frame_blur"),
     )
 
 

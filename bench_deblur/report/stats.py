@@ -72,7 +72,8 @@ def summary(rows: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=[*keys, "mean", "ci95", "std", "n"])
 
 
-def _base(r: Run) -> dict:
+def run_keys(r: Run) -> dict:
+    """The columns that name a run in the long tables."""
     return {
         "run_id": r.run_id,
         "label": r.label,
@@ -87,7 +88,7 @@ def score_frames(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long tables of scores: one row per run and tau, and one row per run (means over tau)."""
     per_tau, means = [], []
     for r in runs:
-        base = _base(r)
+        base = run_keys(r)
         for tau, scores in sorted(r.per_tau.items()):
             blurry = r.blurry_per_tau.get(tau, {})
             per_tau.append({**base, "tau": tau, **scores, **{f"blurry_{k}": v for k, v in blurry.items()}})
@@ -105,13 +106,29 @@ def score_frames(runs: list[Run]) -> tuple[pd.DataFrame, pd.DataFrame]:
 SEQUENCE_COLUMNS = ["run_id", "label", "model", "inputs", "variant", "seed", "tau", "sequence"]
 
 
-def sequence_frame(runs: list[Run]) -> pd.DataFrame:
-    """One row per run, tau and test sequence: the model's scores and (where recorded) the blurry input's."""
+MAIN_SET = "per_tau"
+"""The test sets the mean is taken over (one split per tau, or the dataset's split); the others are controls."""
+
+
+def splits(r: Run, test_set: str = MAIN_SET) -> tuple[dict, dict]:
+    """(model, blurry-input) sequences by split of one test set: ``MAIN_SET`` by tau, a control as one split of its name."""
+    if test_set == MAIN_SET:
+        return r.sequences, r.blurry_sequences
+    c = r.controls.get(test_set)
+    return ({test_set: c.sequences}, {test_set: c.blurry_sequences}) if c is not None and c.sequences else ({}, {})
+
+
+def sequence_frame(runs: list[Run], test_set: str = MAIN_SET) -> pd.DataFrame:
+    """One row per run, split and test sequence: the model's scores and (where recorded) the blurry input's.
+
+    The split is the ``tau`` column: the blur length, or the control's name for a control set.
+    """
     rows = []
     for r in runs:
-        base = _base(r)
-        for tau, seqs in sorted(r.sequences.items()):
-            blurry = r.blurry_sequences.get(tau, {})
+        base = run_keys(r)
+        sequences, blurry_sequences = splits(r, test_set)
+        for tau, seqs in sorted(sequences.items()):
+            blurry = blurry_sequences.get(tau, {})
             for name, seq in sorted(seqs.items()):
                 b = blurry[name].scores if name in blurry else {}
                 rows.append(
@@ -199,15 +216,21 @@ def paired(seq_rows: pd.DataFrame, key: str, a: str, b: object, metric: str) -> 
     out, so the matrix is complete. None when no pair is left.
     """
     rows_a = seq_rows[seq_rows[key] == a]
-    if rows_a.empty:
-        return None
     if b is BLURRY_INPUT:
-        ma, mb = _matrix(rows_a, metric), _matrix(rows_a, f"blurry_{metric}")
-    else:
-        rows_b = seq_rows[seq_rows[key] == b]
-        if rows_b.empty:
-            return None
-        ma, mb = _matrix(rows_a, metric), _matrix(rows_b, metric)
+        return paired_columns(rows_a, metric, f"blurry_{metric}")
+    rows_b = seq_rows[seq_rows[key] == b]
+    if rows_a.empty or rows_b.empty:
+        return None
+    return _paired(_matrix(rows_a, metric), _matrix(rows_b, metric))
+
+
+def paired_columns(rows: pd.DataFrame, a: str, b: str) -> PairedCI | None:
+    """Paired CI of column ``a`` minus column ``b`` of the same rows (e.g. a model against its state-reset self)."""
+    return None if rows.empty else _paired(_matrix(rows, a), _matrix(rows, b))
+
+
+def _paired(ma: pd.DataFrame, mb: pd.DataFrame) -> PairedCI | None:
+    """Paired CI over the seeds and (tau, sequence) columns the two matrices share, complete columns only."""
     seeds = sorted(set(ma.index) & set(mb.index))
     units = sorted(set(ma.columns) & set(mb.columns))
     if not seeds or not units:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench_deblur.report.load import HIGHER_IS_BETTER, METRICS, Run
-from bench_deblur.report.stats import BLURRY_INPUT, ci95, paired, summary
+from bench_deblur.report.stats import BLURRY_INPUT, PairedCI, ci95, paired, summary
 from bench_deblur.runtime import RUNTIME_SIZES
 
 BLURRY = "blurry input (identity floor)"
@@ -179,6 +179,13 @@ def _one(summ: pd.DataFrame, where: dict) -> tuple[float, float, int]:
     if not len(row):
         return math.nan, math.nan, 0
     return float(row["mean"].iloc[0]), float(row["ci95"].iloc[0]), int(row["n"].iloc[0])
+
+
+def rank(means: pd.DataFrame, key: str) -> list[str]:
+    """Values of ``key`` (the identity floor left out) by mean PSNR, best first, ties by name."""
+    summ = summary(means[means["model"] != IDENTITY], [key], "psnr")
+    summ = summ.assign(neg=-summ["mean"].fillna(-math.inf))
+    return list(summ.sort_values(["neg", key], kind="mergesort")[key])
 
 
 def floor_scores(per_tau: pd.DataFrame, means: pd.DataFrame, metric: str) -> tuple[dict[int, float], float]:
@@ -362,22 +369,7 @@ def paired_table(
             if res.excludes_zero:
                 bold.add((len(rows), col))
                 excl.append(metric.upper())
-            data.append(
-                {
-                    "a": a,
-                    "b": "blurry_input" if b is BLURRY_INPUT else b,
-                    "metric": metric,
-                    "mean": res.mean,
-                    "ci_low": res.low,
-                    "ci_high": res.high,
-                    "dof": res.dof,
-                    "seeds": res.seeds,
-                    "sequences": res.sequences,
-                    "scenes": res.scenes,
-                    "pairs": res.pairs,
-                    "ci_excludes_0": res.excludes_zero,
-                }
-            )
+            data.append({"a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, "metric": metric, **ci_record(res)})
         res = results["psnr"]
         row["pairs (seeds x sequences)"] = f"{res.pairs} ({res.seeds} x {res.sequences})"
         row["CI excludes 0"] = ", ".join(excl) or "no"
@@ -392,6 +384,55 @@ def paired_table(
         "Bold: the 95% CI excludes 0. A sequence is one (τ, scene) test video; see 'Statistics' for the method.",
         frozenset(bold),
     )
+
+
+def ci_record(res: PairedCI) -> dict[str, Any]:
+    """The numbers of a paired CI, as CSV columns."""
+    return {
+        "mean": res.mean,
+        "ci_low": res.low,
+        "ci_high": res.high,
+        "dof": res.dof,
+        "seeds": res.seeds,
+        "sequences": res.sequences,
+        "scenes": res.scenes,
+        "pairs": res.pairs,
+        "ci_excludes_0": res.excludes_zero,
+    }
+
+
+def ci_cell(res: PairedCI | None) -> str:
+    """A PSNR difference cell, '—' when nothing could be paired."""
+    return "—" if res is None else ci_text(res, 2, " dB")
+
+
+def grid_table(
+    name: str,
+    title: str,
+    blocks: list[tuple[dict[str, str], dict[str, Any], pd.DataFrame]],
+    comparisons: list[tuple[str, Any]],
+    note: str,
+) -> Table | None:
+    """One row per block of per-sequence rows (a test set, a class of frames), one column per paired PSNR comparison.
+
+    A block is (leading cells shown, leading numbers for the CSV, its rows); the CSV has one
+    record per block and comparison. Cells whose CI excludes 0 are bold. None without blocks.
+    """
+    rows, data, bold = [], [], set()
+    for shown, numbers, seq_rows in blocks:
+        row = dict(shown)
+        for a, b in comparisons:
+            col = f"{a} - blurry input" if b is BLURRY_INPUT else f"{a} - {b}"
+            res = paired(seq_rows, "label", a, b, "psnr")
+            row[col] = ci_cell(res)
+            if res is not None:
+                data.append({**numbers, "a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, **ci_record(res)})
+                if res.excludes_zero:
+                    bold.add((len(rows), col))
+        rows.append(row)
+    if not rows:
+        return None
+    return Table(name, title, pd.DataFrame(rows), pd.DataFrame(data), note, frozenset(bold))
 
 
 def ci_text(res, digits: int, unit: str = "") -> str:
@@ -479,6 +520,16 @@ def cost_table(runs: list[Run], order: list[str]) -> Table:
     return Table("cost", "Model size, compute and speed (group 'main')", pd.DataFrame(rows), pd.DataFrame(data), note)
 
 
+def paper_labels(names: dict[str, str], runs: list[Run]) -> dict[str, str]:
+    """Registry name of each paper model -> the label of our run of it with default options, as in the paper."""
+    out = {}
+    for name in names:
+        labels = sorted({r.label for r in runs if r.model == name and not r.config["model"].get("kwargs")})
+        if labels:
+            out[name] = labels[0]
+    return out
+
+
 def paper_tables(paper: dict, main_means: pd.DataFrame, main: list[Run]) -> list[Table]:
     """The paper's tables verbatim, and its gains over CNN beside ours (gains are what can be compared)."""
     names = paper["models"]  # registry name -> the paper's name
@@ -489,12 +540,13 @@ def paper_tables(paper: dict, main_means: pd.DataFrame, main: list[Run]) -> list
         [{"input frames": int(i), **by_in[i]} for i in sorted(by_in, key=int)], columns=["input frames", *cols]
     )
     paper_mean = t1[cols].mean()
-    ours = {}
-    for name, paper_name in names.items():  # our run of the model with default options, as in the paper
-        labels = sorted({r.label for r in main if r.model == name and not r.config["model"].get("kwargs")})
-        ours[paper_name] = (
-            ci95(main_means.loc[main_means["label"] == labels[0], "psnr"]) if labels else (math.nan, math.nan, 0)
-        )
+    labels = paper_labels(names, main)
+    ours = {
+        paper_name: ci95(main_means.loc[main_means["label"] == labels[name], "psnr"])
+        if name in labels
+        else (math.nan, math.nan, 0)
+        for name, paper_name in names.items()
+    }
     ref = names["cnn"]
     data = pd.DataFrame(
         [

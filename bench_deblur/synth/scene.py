@@ -1,12 +1,17 @@
 """One procedural high-frame-rate scene: a textured background seen by a moving camera, plus objects.
 
-The camera follows a smooth random path (sub-pixel translation, small roll and zoom, hand-shake
-jitter) over a background texture larger than the view; 0-4 independently moving, mutually
-occluding foreground objects (soft-edged shapes) pass in front. Everything is a closed-form function
-of the high-rate time ``t``, so any frame renders on its own and only the frames a blurry frame
-needs are rendered.
+The camera moves over a background texture larger than the view (sub-pixel translation, small roll
+and zoom); 0-4 independently moving, mutually occluding foreground objects (soft-edged shapes) pass
+in front. Everything is a closed-form function of the high-rate time ``t``, so any frame renders on
+its own and only the frames a blurry frame needs are rendered.
 
-Motion rule: the camera's RMS speed, in pixels per high-rate frame, is drawn log-uniformly from
+Two cameras (``SynthConfig.motion``). ``"handheld"`` (default) follows Boracchi & Foi (2012): a slow
+intentional pan plus physiological tremor plus rare impulsive jerks, so blur length and direction
+change from frame to frame and some frames come out near-sharp, as in real hand-held video, where
+neighbouring frames hold what the current one lost. ``"steady"`` moves at nearly constant speed, so
+every frame of a sequence is blurred alike: the control where neighbours add little.
+
+Motion rule: the camera's speed scale, in pixels per high-rate frame, is drawn log-uniformly from
 ``SynthConfig.speed`` for every scene, train and test alike, whatever its content: a camera does
 not know what it films. (The first version calibrated each scene's speed to its photo's power
 spectrum, which tied blur to content: the busy test photo moved 2.5x faster than the smooth one.)
@@ -79,6 +84,125 @@ class _Orbit:
         return cos * u - sin * v + self.wobble[0](t), sin * u + cos * v + self.wobble[1](t)
 
 
+TREMOR_PERIODS = (20.0, 240.0)  # high-rate frames: physiological tremor, 1-12 Hz at 240 fps
+SWAY_PERIODS, SWAY_DEPTH = (120.0, 480.0), (0.9, 1.0)  # the tremor's intensity waxes and wanes (0.5-2 Hz)
+PAN, TREMOR, JERK = 0.15, 1.0, 2.5  # RMS pan speed, RMS tremor speed and jerk peak speed / the speed scale
+JERK_BLOCK, JERK_CHANCE = 90, 0.75  # at most one jerk per block of high-rate frames, present with this chance
+JERK_FRAMES, RETURN_FRAMES = (3.0, 8.0), (30.0, 80.0)  # a jerk's duration, then the hand's slower correction
+
+
+def _step(x: float) -> float:
+    """A raised-cosine step from 0 (x <= 0) to 1 (x >= 1): a smooth bump in velocity."""
+    return float((1 - np.cos(np.pi * np.clip(x, 0, 1))) / 2)
+
+
+class _Sway:
+    """How hard the hand shakes over time: ``1 + depth*cos`` of a slow phase, normalised to unit RMS.
+
+    A hand-held camera has steadier and shakier moments (the operator braces, breathes, steps), so
+    blur comes and goes within a sequence instead of staying at one level.
+    """
+
+    def __init__(self, rng: np.random.Generator):
+        self.freq = 2 * np.pi / log_uniform(rng, *SWAY_PERIODS)
+        self.phase, self.depth = rng.uniform(0, 2 * np.pi), rng.uniform(*SWAY_DEPTH)
+        d2 = self.depth ** 2
+        self.norm = np.sqrt(1 + 3 * d2 + 3 * d2 ** 2 / 8)  # RMS of (1 + depth*cos)^2 over a period
+
+    @property
+    def bound(self) -> float:
+        return float((1 + self.depth) ** 2 / self.norm)
+
+    def __call__(self, t: float) -> float:
+        return float((1 + self.depth * np.cos(self.freq * t + self.phase)) ** 2 / self.norm)
+
+
+class _Tremor(_Wave):
+    """Tremor on one axis: one sinusoid per log-spaced band of :data:`TREMOR_PERIODS`, equal velocity amplitudes.
+
+    One period per band (drawn log-uniformly inside it), so every scene shakes both slowly and fast.
+    """
+
+    def __init__(self, rng: np.random.Generator, rms_speed: float, n: int = 3):
+        edges = np.log(np.geomspace(*TREMOR_PERIODS, n + 1))
+        self.phase = rng.uniform(0, 2 * np.pi, n)
+        self.freq = 2 * np.pi / np.exp(rng.uniform(edges[:-1], edges[1:]))
+        self.amp = rms_speed * np.sqrt(2 / n) / self.freq
+
+
+class _Jerks:
+    """Rare impulsive jerks in random directions: a raised-cosine step out, then a slower one back (the hand corrects).
+
+    Each block of :data:`JERK_BLOCK` frames holds one jerk with probability :data:`JERK_CHANCE`, at a
+    random time, drawn from the block's own seed and ending inside the block: closed form at any ``t``,
+    and at most one jerk displaces the view at a time.
+    """
+
+    def __init__(self, rng: np.random.Generator, peak_speed: float):
+        self.seed, self.peak = int(rng.integers(2 ** 63)), peak_speed
+
+    @property
+    def bound(self) -> float:
+        return 2 * JERK_FRAMES[1] * self.peak / np.pi
+
+    def __call__(self, t: float) -> tuple[float, float]:
+        block = int(t // JERK_BLOCK)
+        rng = np.random.default_rng([self.seed, block])
+        if rng.random() >= JERK_CHANCE:
+            return 0.0, 0.0
+        out, back = rng.uniform(*JERK_FRAMES), rng.uniform(*RETURN_FRAMES)
+        start = block * JERK_BLOCK + rng.uniform(0, JERK_BLOCK - out - back)
+        size, angle = 2 * out * self.peak / np.pi, rng.uniform(0, 2 * np.pi)  # peak velocity = self.peak
+        shift = size * (_step((t - start) / out) - _step((t - start - out) / back))
+        return shift * np.sin(angle), shift * np.cos(angle)
+
+
+class _SteadyCamera:
+    """``motion="steady"``: an :class:`_Orbit` at nearly constant speed plus mild shake; small roll and zoom.
+
+    ``space`` is the free room (pixels, per axis) the rotated, zoomed view leaves inside the background.
+    """
+
+    def __init__(self, rng: np.random.Generator, cfg, speed: float, space: list[float]):
+        h, w = cfg.height, cfg.width
+        self.roll = _Wave(rng, np.deg2rad(cfg.rotation_deg), 0.25 * speed / (0.5 * np.hypot(h, w)))
+        self.zoom = _Wave(rng, cfg.zoom, 0.15 * speed / (0.5 * max(h, w)))
+        self.shake = [_Wave(rng, 0, cfg.shake * speed / np.sqrt(2), periods=(16, 60)) for _ in range(2)]
+        room = [max(0.0, space[a] - self.shake[a].bound - 2) for a in range(2)]  # mirror padding only guards rounding
+        self.pan = _Orbit(rng, min(room), speed, aspect=(0.75, 1.0), size=(0.85, 1.0))
+
+    def position(self, t: float) -> tuple[float, float]:
+        """The view centre's offset from the background centre, in pixels (y, x)."""
+        pan_y, pan_x = self.pan(t)
+        return pan_y + self.shake[0](t), pan_x + self.shake[1](t)
+
+
+class _HandheldCamera:
+    """``motion="handheld"``: slow pan + swaying tremor + rare jerks (Boracchi & Foi 2012); small roll and zoom.
+
+    Velocity is the sum of the three, so it swings in size and direction within a sequence and now
+    and then passes near zero. The pan sweeps a quarter of the room; tremor and jerks get what they
+    need up to the other three quarters (scaled down together where the room is smaller).
+    """
+
+    def __init__(self, rng: np.random.Generator, cfg, speed: float, space: list[float]):
+        h, w = cfg.height, cfg.width
+        self.roll = _Wave(rng, np.deg2rad(cfg.rotation_deg), 0.25 * speed / (0.5 * np.hypot(h, w)))
+        self.zoom = _Wave(rng, cfg.zoom, 0.15 * speed / (0.5 * max(h, w)))
+        self.sway = _Sway(rng)
+        self.tremor = [_Tremor(rng, TREMOR * speed / np.sqrt(2)) for _ in range(2)]
+        self.jerks = _Jerks(rng, JERK * speed)
+        room = [max(0.0, space[a] - 2) for a in range(2)]
+        shake = [self.sway.bound * self.tremor[a].bound + self.jerks.bound for a in range(2)]
+        self.squeeze = min(1.0, *(3 / 4 * room[a] / shake[a] for a in range(2) if shake[a] > 0))
+        self.pan = [_Wave(rng, room[a] / 4, PAN * speed / np.sqrt(2)) for a in range(2)]
+
+    def position(self, t: float) -> tuple[float, float]:
+        """The view centre's offset from the background centre, in pixels (y, x)."""
+        sway, jerk = self.sway(t), self.jerks(t)
+        return tuple(self.pan[a](t) + self.squeeze * (sway * self.tremor[a](t) + jerk[a]) for a in range(2))
+
+
 def texture(rng: np.random.Generator, source: str, kind: str, height: int, width: int) -> np.ndarray:
     """An RGB texture of at least (height, width): a dead-leaves image or a photo of the split."""
     if source == "dead_leaves":
@@ -91,10 +215,10 @@ class Scene:
     """One deterministic scene: background + camera path + foreground objects, rendered per frame.
 
     ``scene`` is a plan entry: ``kind`` (train/val/test), ``seed`` and ``background`` (a photo name
-    or ``"dead_leaves"``).
+    or ``"dead_leaves"``); ``motion`` overrides ``cfg.motion`` (the steady control of a hand-held set).
     """
 
-    def __init__(self, cfg, scene: dict):
+    def __init__(self, cfg, scene: dict, motion: str | None = None):
         rng = np.random.default_rng(scene["seed"])
         kind = "test" if scene["kind"] == "test" else "train"
         h, w = cfg.height, cfg.width
@@ -104,15 +228,15 @@ class Scene:
         self.background = np.stack([ndi.spline_filter(c, order=3, mode="mirror", output=np.float32)
                                     for c in np.moveaxis(background, -1, 0)])
 
-        # Camera: roll and zoom are small; the translation budget is what the rotated, zoomed
-        # view leaves inside the background (mirror padding only guards rounding).
-        self.roll = _Wave(rng, np.deg2rad(cfg.rotation_deg), 0.25 * self.speed / (0.5 * np.hypot(h, w)))
-        self.zoom = _Wave(rng, cfg.zoom, 0.15 * self.speed / (0.5 * max(h, w)))
+        # Translation room: what the rotated, zoomed view leaves inside the background. The steady
+        # camera is drawn from the scene's stream whatever the motion, so the objects drawn after it
+        # are the same under either camera (the steady control test set films the same scenes).
         angle, extent = np.deg2rad(cfg.rotation_deg), np.exp(cfg.zoom)
         view = (extent * (h * np.cos(angle) + w * np.sin(angle)), extent * (w * np.cos(angle) + h * np.sin(angle)))
-        self.shake = [_Wave(rng, 0, cfg.shake * self.speed / np.sqrt(2), periods=(16, 60)) for _ in range(2)]
-        room = [max(0.0, (background.shape[a] - view[a]) / 2 - self.shake[a].bound - 2) for a in range(2)]
-        self.pan = _Orbit(rng, min(room), self.speed, aspect=(0.75, 1.0), size=(0.85, 1.0))
+        space = [(background.shape[a] - view[a]) / 2 for a in range(2)]
+        self.camera = _SteadyCamera(rng, cfg, self.speed, space)
+        if (motion or cfg.motion) == "handheld":
+            self.camera = _HandheldCamera(np.random.default_rng(scene["seed"] + [5]), cfg, self.speed, space)
         self.centre = (np.array(background.shape[:2]) - 1) / 2
         grid = np.mgrid[0:h, 0:w].astype(np.float64)
         self.grid = grid - np.array([(h - 1) / 2, (w - 1) / 2])[:, None, None]
@@ -125,12 +249,12 @@ class Scene:
 
     def render(self, t: float) -> np.ndarray:
         """The sharp frame at high-rate time ``t`` as float32 (H, W, 3) in [0, 1]."""
-        theta, scale = self.roll(t), float(np.exp(self.zoom(t)))
+        theta, scale = self.camera.roll(t), float(np.exp(self.camera.zoom(t)))
         cos, sin = np.cos(theta) * scale, np.sin(theta) * scale
         dy, dx = self.grid
-        pan_y, pan_x = self.pan(t)
-        cy = self.centre[0] + pan_y + self.shake[0](t) + cos * dy - sin * dx
-        cx = self.centre[1] + pan_x + self.shake[1](t) + sin * dy + cos * dx
+        shift_y, shift_x = self.camera.position(t)
+        cy = self.centre[0] + shift_y + cos * dy - sin * dx
+        cx = self.centre[1] + shift_x + sin * dy + cos * dx
         frame = np.stack([ndi.map_coordinates(c, [cy, cx], order=3, mode="mirror", prefilter=False,
                                               output=np.float32) for c in self.background], axis=-1)
         for obj in self.objects:
