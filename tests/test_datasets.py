@@ -183,3 +183,25 @@ def test_errors_are_one_line(tmp_path):
     with pytest.raises(UserError) as info:
         read_frame(tmp_path / "bad.png")
     assert "\n" not in str(info.value)
+
+
+def test_synthetic_control_splits_and_per_frame_records(tmp_path):
+    """Controls come apart from the per-tau test splits; per-frame records are keyed like the evaluation's splits."""
+    from bench_deblur.datasets import open_dataset
+    from bench_deblur.synth import SynthConfig, make_dataset
+
+    cfg = SynthConfig(seed=1, height=32, width=32, frames=3, train_sequences=1, test_sequences=2,
+                      train_taus=(7,), test_taus=(7, 9))
+    manifest = make_dataset(tmp_path / "d", cfg, progress=False)
+    dataset = open_dataset(tmp_path / "d")
+    assert list(dataset.test_splits()) == [7, 9]
+    controls = dataset.control_splits()
+    assert sorted(controls) == ["random_exposure", "steady"]
+    info, sequences = controls["steady"]
+    assert info == manifest["control_splits"]["steady"] and [s.name for s in sequences] == ["seq000", "seq001"]
+    assert {s.blur[0].parent.parent.parent.name for s in sequences} == {info["split"]}
+    blur = dataset.frame_records("blur_px")
+    assert sorted(blur) == ["7", "9", "random_exposure", "steady"]
+    assert blur["9"]["seq001"] == manifest["splits"]["test_tau09"]["sequences"]["seq001"]["blur_px"]
+    assert all(len(frames) == 3 for seqs in blur.values() for frames in seqs.values())
+    assert dataset.frame_records("no_such_record") == {}

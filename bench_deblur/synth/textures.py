@@ -52,7 +52,7 @@ def photo(name: str) -> np.ndarray:
     return image.astype(np.float32) / 255
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)  # every (photo, power-of-two size) a scene asks for: about 75 MB
 def photo_at(name: str, short_side: int) -> np.ndarray:
     """The photo resampled so its short side is ``short_side`` pixels, anti-aliased (no shimmer)."""
     image = photo(name)
