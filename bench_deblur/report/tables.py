@@ -416,7 +416,7 @@ def grid_table(
     """One row per block of per-sequence rows (a test set, a class of frames), one column per paired PSNR comparison.
 
     A block is (leading cells shown, leading numbers for the CSV, its rows); the CSV has one
-    record per block and comparison. Cells whose CI excludes 0 are bold. None without blocks.
+    record per block and comparison. Cells whose CI excludes 0 are bold. None when no comparison could be made.
     """
     rows, data, bold = [], [], set()
     for shown, numbers, seq_rows in blocks:
@@ -430,7 +430,7 @@ def grid_table(
                 if res.excludes_zero:
                     bold.add((len(rows), col))
         rows.append(row)
-    if not rows:
+    if not data:
         return None
     return Table(name, title, pd.DataFrame(rows), pd.DataFrame(data), note, frozenset(bold))
 
