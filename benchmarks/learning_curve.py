@@ -6,7 +6,7 @@ on the preset's held-out test sets, and writes a table and a plot of test PSNR a
 the blurry input as a line. Runs live in ``--results`` and are resumed or skipped when complete, so
 the command can be rerun after an interruption and only the plot is redrawn.
 
-    python benchmarks/learning_curve.py                         # quick preset, cnn and strcnn_dtb, 480/1500/4000
+    python benchmarks/learning_curve.py                         # cpu preset, cnn and strcnn_dtb, 500/2000/4000 steps
     python benchmarks/learning_curve.py --steps 100 200 --models cnn --out /tmp/lc
     python benchmarks/learning_curve.py --lr 1e-3                # another peak learning rate
     python benchmarks/learning_curve.py --jobs 1                 # one run at a time (default: two on a 2+ core CPU)
@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench_deblur.cli import _positive_int  # the same check as bench-deblur run --jobs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--preset", default="quick", help="recipe, model width and data (default quick)")
+    parser.add_argument("--preset", default="cpu",
+                        help="recipe, model width and data (default cpu: its 2,000-step runs are the curve's middle point)")
     parser.add_argument("--models", nargs="+", default=["cnn", "strcnn_dtb"])
-    parser.add_argument("--steps", nargs="+", type=int, default=[480, 1500, 4000], help="step budgets")
+    parser.add_argument("--steps", nargs="+", type=int, default=[500, 2000, 4000], help="step budgets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument("--data", help="dataset folder (default data/PRESET, synthesised when missing)")

@@ -146,6 +146,14 @@ def test_frame_class_table_and_findings(built):
     assert "(its CI lies entirely below 0)" in head
 
 
+def test_findings_name_each_tau_below_the_blurry_input(built):
+    _, _, report = built
+    head = report.read_text().split("## Statistics")[0]
+    # cnn at tau 7: 27.0 + 0.2 (mean over seeds 0-2) against the blurry input's mean(BLURRY_FRAMES) = 29.5
+    assert "[main] τ = 7: cnn (m=1) is below the blurry input, -2.30 dB" in head
+    assert head.count("[main] τ = ") == sum(1 for _ in TAUS) * 3  # cnn, strcnn and strcnn_dtb, every tau
+
+
 def test_controls_table_splits_random_exposure(built):
     _, out, _ = built
     data = table(out, "controls")

@@ -156,6 +156,8 @@ def _temporal_sections(rep: _Report, paper: dict, order: list[str]) -> None:
     frames = TM.frame_rows(rep.runs)
     in_main = frames[frames["run_id"].isin({r.run_id for r in main})]
 
+    if rep.by_tau:
+        rep.findings += TM.below_blurry_by_tau(seqs, order, "main")
     table = TM.controls_table(main, seqs, in_main, set_labels, comparisons)
     if table is not None:
         rep.doc.h(2, "Control test sets: steady camera and random exposure")

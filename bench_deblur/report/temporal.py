@@ -227,6 +227,19 @@ def below_blurry(table: T.Table | None, what: str) -> list[str]:
     return lines
 
 
+def below_blurry_by_tau(seq_rows: pd.DataFrame, order: list[str], group: str) -> list[str]:
+    """Findings in words: each model whose mean gain over the blurry input is negative at some blur length tau."""
+    lines = []
+    for label in order:
+        for tau, at_tau in seq_rows[seq_rows["label"] == label].groupby("tau", sort=True):
+            res = paired_columns(at_tau, "psnr", "blurry_psnr")
+            if res is not None and res.mean < 0:
+                how = "its CI lies entirely below 0" if res.high < 0 else "the mean only; the CI includes 0"
+                lines.append(f"[{group}] τ = {int(tau)}: {label} is below the blurry input, "
+                             f"{T.diff_text(res.mean, res.low, res.high, 2, ' dB')} ({how}).")
+    return lines
+
+
 def ablation_rows(runs: list[Run]) -> pd.DataFrame:
     """Per run, tau and sequence of the fixed-tau sets: PSNR as run, and with the state reset before every frame."""
     rows = []
