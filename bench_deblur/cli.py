@@ -13,6 +13,7 @@ import importlib.util
 import json
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -32,6 +33,10 @@ _BACKEND_HINTS = {
     "jax": "JAX is not installed; pip install 'bench-deblur[jax]' (and \"jax[cuda12]\" for an NVIDIA GPU)",
     "torch": "PyTorch is not installed, and it is not a supported extra of bench-deblur; use tensorflow (the default) or jax",
 }
+
+# Keras's own backends; an unknown KERAS_BACKEND makes ``import keras`` raise a long traceback.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+MAX_SEED = 2**32 - 1  # bench_deblur.config.MAX_SEED, not imported here so that --help stays instant
 
 # The folder a command is writing to, named by the one-line error of an OSError that carries no file name (a full disk).
 _WHERE: list[Path] = []
@@ -54,6 +59,8 @@ def _backend(args: argparse.Namespace) -> None:
 
         return_freed_memory()
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend not in KERAS_BACKENDS:
+        raise UserError(f"KERAS_BACKEND {backend!r}: not a Keras backend; expected tensorflow (the default) or jax")
     if backend in _BACKEND_HINTS and importlib.util.find_spec(backend) is None:
         option = "--backend" if getattr(args, "backend", None) else "KERAS_BACKEND"
         raise UserError(f"{option} {backend}: {_BACKEND_HINTS[backend]}")
@@ -95,6 +102,17 @@ def _int_at_least(minimum: int):
 
 
 _positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
+
+
+def _seed(text: str) -> int:
+    """An argparse type for a seed: an integer from 0 to MAX_SEED (what NumPy's global generator takes)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {value}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -163,7 +181,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    _synthesise(root, cfg, args.quiet)
+    _synthesise(root, cfg, args.quiet, replace=args.overwrite)
     print(f"dataset ready: {root}")
 
 
@@ -233,13 +251,17 @@ def _run_data(args: argparse.Namespace, spec: SweepSpec, plan: DataPlan | None =
     return data
 
 
-def _synthesise(root: Path, cfg: SynthConfig, quiet: bool) -> None:
-    """Make the synthetic dataset ``cfg`` in ``root`` under its lock (a no-op when it is up to date)."""
+def _synthesise(root: Path, cfg: SynthConfig, quiet: bool, replace: bool = True) -> None:
+    """Make the synthetic dataset ``cfg`` in ``root`` under its lock (a no-op when it is up to date).
+
+    ``replace=False`` refuses a folder that holds another synthetic dataset (``data`` without --overwrite).
+    """
     from bench_deblur.synth import make_dataset
 
     _WHERE.append(root)
     with _synthesis_lock(root):
-        make_dataset(root, cfg, progress=not quiet, workers=os.cpu_count() or 1)
+        kwargs = {} if replace else {"replace": False}
+        make_dataset(root, cfg, progress=not quiet, workers=os.cpu_count() or 1, **kwargs)
     _WHERE.pop()
 
 
@@ -279,6 +301,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from bench_deblur.metrics import Protocol
     from bench_deblur.registry import build_model, load_model, model_names
 
+    if args.out:
+        _check_out_file(Path(args.out))
     model = build_model(args.model, m=args.m) if args.model in model_names() else load_model(args.model)
     data = Path(args.data)
     if not data.exists():
@@ -293,6 +317,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         splits, controls = dataset.test_splits(), dataset.control_splits()
         what = f"{dataset.name} ({dataset.id}), test split: {dataset.describe()['test']}"
     protocol = Protocol(color=args.color, crop_border=args.crop_border)
+    _check_frame_sizes(splits, controls, args.crop_border)
     metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet,
                               controls=controls)
     metrics["cost"] = model_cost(model, args.runtime)
@@ -308,6 +333,38 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for name, row in metrics.get("controls", {}).items():
         print(f"control {name} ({row['label']}): PSNR {row['psnr']:.3f} dB (blurry input: {row['blurry']['psnr']:.3f} dB)")
     print(f"mean PSNR {metrics['mean']['psnr']:.3f} dB (blurry input: {ident['psnr']:.3f} dB); protocol: {metrics['protocol']}")
+
+
+def _check_out_file(out: Path) -> None:
+    """``--out FILE``: refused before any work when it is a folder or cannot be made."""
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; expected the path of a JSON file to write")
+    existing = out.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise UserError(f"--out {out}: cannot write here, {existing} is a file, not a folder")
+
+
+def _check_frame_sizes(splits: dict, controls: dict, crop_border: int) -> None:
+    """Every sequence's frames must leave at least 11x11 pixels (SSIM's window) after --crop-border; one header each."""
+    from bench_deblur.video import image_shape
+
+    lists = [seqs for seqs in splits.values() if isinstance(seqs, list)]
+    lists += [seqs for _, seqs in controls.values()]
+    for seqs in lists:
+        for seq in seqs:
+            first = Path(seq.blur[0])
+            h, w = image_shape(first)[:2]
+            if min(h, w) - 2 * crop_border < 11:
+                need = 11 + 2 * crop_border
+                if crop_border:
+                    raise UserError(
+                        f"--crop-border {crop_border}: sequence {seq.name} has {w}x{h} frames ({first}); scoring needs "
+                        f"at least {need}x{need} (11x11 for SSIM's window plus {crop_border} px cropped at each edge)"
+                    )
+                raise UserError(f"{first}: sequence {seq.name} has {w}x{h} frames; scoring needs at least 11x11 "
+                                "pixels (SSIM's window)")
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -340,8 +397,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     write_spec(spec, results)
     runs = shard(every_run, i, n)
     print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
+    jobs = min(_jobs(args), max(1, len(runs)))  # never more worker processes than runs
+    if args.jobs is not None and jobs > (os.cpu_count() or 1):
+        print(f"warning: --jobs {args.jobs}: {jobs} processes on {os.cpu_count() or 1} CPU core(s); each gets one "
+              "thread and they compete for the cores", file=sys.stderr)
     status = execute(runs, results, data, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet,
-                     max_minutes=args.max_minutes, jobs=_jobs(args))
+                     max_minutes=args.max_minutes, jobs=jobs)
     unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
     if unfinished:
         print(f"{len(unfinished)} run(s) not finished ({', '.join(unfinished)}); rerun the same command to resume.")
@@ -373,7 +434,7 @@ def cmd_deblur(args: argparse.Namespace) -> None:
 
     summary = deblur_video(
         Path(args.input), Path(args.output), args.model, side_by_side=args.side_by_side, max_frames=args.max_frames,
-        dtype=args.dtype, fps=args.fps, progress=not args.quiet,
+        dtype=args.dtype, fps=args.fps, progress=not args.quiet, overwrite=args.overwrite,
     )
     height, width = summary["size"]
     rate = "" if summary["fps"] is None else f", {summary['fps']:.1f}".rstrip("0").rstrip(".") + " fps"
@@ -448,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gamma", type=float, help="average in linear light with this gamma (BSD-style, e.g. 2.2)")
     p.add_argument("--keep-hfr", action="store_true", help="also write the high-frame-rate sharp frames (hfr/)")
     p.add_argument("--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)")
+    p.add_argument("--overwrite", action="store_true", help="replace a different synthetic dataset already in --root")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")
@@ -459,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batches (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")
     p.add_argument("--steps", type=_positive_int, help="training steps (paper: 300,000)")
     p.add_argument("--steps-per-epoch", type=_positive_int, help="checkpoint interval in steps")
     p.add_argument("--batch-size", type=_positive_int, help="clips per batch (paper: 8)")
@@ -509,6 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute dtype")
     p.add_argument("--fps", type=float, help="output frame rate (default: the input's, else 30)")
+    p.add_argument("--overwrite", action="store_true", help="write PNG frames into a folder that holds other files "
+                   "(same-named frames are replaced, nothing else is touched; never the input's folder)")
     p.set_defaults(func=cmd_deblur)
     return parser
 
@@ -523,10 +587,39 @@ def _where(args: argparse.Namespace) -> str:
     return os.getcwd()
 
 
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM is handled as Ctrl-C is: ``KeyboardInterrupt`` unwinds, so temporary files are cleaned up."""
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
+
+
+_TERMINATED: list[int] = []
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Install ``_on_sigterm`` meanwhile (only the main thread may set a handler)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _WHERE.clear()
+    _TERMINATED.clear()
+    with _sigterm_as_interrupt():
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         _backend(args)
         args.func(args)
@@ -541,8 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.filename or _where(args)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; everything already written is kept", file=sys.stderr)
-        return 130
+        print(f"{'terminated' if _TERMINATED else 'interrupted'}; everything already written is kept", file=sys.stderr)
+        return 143 if _TERMINATED else 130
     return 0
 
 

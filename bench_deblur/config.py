@@ -15,6 +15,8 @@ from typing import Any
 from bench_deblur.errors import UserError
 from bench_deblur.synth import SynthConfig
 
+MAX_SEED = 2**32 - 1  # a run's seed seeds NumPy's global generator (keras.utils.set_random_seed), which takes < 2**32
+
 
 @dataclass
 class ModelConfig:
@@ -170,7 +172,8 @@ class SweepSpec:
             raise UserError(f"width={self.width!r}: expected a positive width multiplier")
         if not isinstance(self.global_skip, bool):
             raise UserError(f"global_skip={self.global_skip!r}: expected true or false")
-        _check_list("seeds", self.seeds, lambda v: _is_int(v) and v >= 0, "non-negative integers", empty=False)
+        _check_list("seeds", self.seeds, lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"integers from 0 to {MAX_SEED}",
+                    empty=False)
         _check_list("inputs_m", self.inputs_m, lambda v: _is_int(v) and v >= 0, "non-negative integers")
         for name in ("main_models", "inputs_models"):
             if getattr(self, name) is not None:

@@ -60,9 +60,46 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _forward_sigterm(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """While the pool runs, a SIGTERM to this process is passed on to the workers, then handled as before.
+
+    Ctrl-C reaches every process of the terminal's group; SIGTERM (``kill``, a scheduler) only this one.
+    """
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def forward(signum, frame) -> None:
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, AttributeError):
+                    os.kill(process.pid, signal.SIGTERM)
+            signal.signal(signal.SIGTERM, previous)
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, forward)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _start_worker(env: dict[str, str]) -> None:
-    """Set the thread counts, then import TensorFlow (when it is the backend) without its start-up banner."""
+    """Set the thread counts, then import TensorFlow (when it is the backend) without its start-up banner.
+
+    SIGTERM is handled like Ctrl-C (``KeyboardInterrupt``), so a run's temporary files are cleaned up.
+    """
     _die_with_parent()
+    signal.signal(signal.SIGTERM, _interrupt)
     os.environ.update(env)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         from bench_deblur.fileio import stderr_to_devnull
@@ -81,7 +118,7 @@ def imap_unordered(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int) ->
     """
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(thread_env(jobs),)) as pool:
+                             initargs=(thread_env(jobs),)) as pool, _forward_sigterm(pool):
         pending = {pool.submit(fn, *call) for call in calls}
         try:
             while pending:

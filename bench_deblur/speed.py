@@ -109,13 +109,27 @@ def make_row(
 def save_rows(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """Add rows to the results file (atomically), replacing rows of the same configuration."""
     path = Path(path)
-    data = fileio.read_json(path) if path.exists() else {"schema": RESULTS_SCHEMA, "runs": []}
-    if data.get("schema") != RESULTS_SCHEMA:
-        raise UserError(f"{path}: not a speed results file (schema {data.get('schema')!r}, expected {RESULTS_SCHEMA!r})")
+    data = _read_results(path)
     runs = {tuple(r[k] for k in _ROW_KEY): r for r in data["runs"]}
     for row in rows:
         runs[tuple(row[k] for k in _ROW_KEY)] = row
     fileio.write_json(path, {"schema": RESULTS_SCHEMA, "protocol": PROTOCOL, "runs": list(runs.values())})
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """The speed results file at ``path`` (an empty one when missing); anything else is a one-line ``UserError``."""
+    if path.is_dir():
+        raise UserError(f"--out {path}: is a folder; expected a speed results JSON file")
+    data = fileio.read_json(path) if path.exists() else {"schema": RESULTS_SCHEMA, "runs": []}
+    if not isinstance(data, dict):
+        raise UserError(f"--out {path}: holds a JSON {type(data).__name__}, not a speed results file (expected an object "
+                        f"with schema {RESULTS_SCHEMA!r})")
+    if data.get("schema") != RESULTS_SCHEMA:
+        raise UserError(f"{path}: not a speed results file (schema {data.get('schema')!r}, expected {RESULTS_SCHEMA!r})")
+    if not isinstance(data.get("runs"), list) or not all(isinstance(r, dict) and all(k in r for k in _ROW_KEY)
+                                                         for r in data["runs"]):
+        raise UserError(f"--out {path}: its 'runs' is not a list of speed rows")
+    return data
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -195,6 +209,8 @@ def speed_benchmark(
     from bench_deblur.registry import build_model, get
 
     check_grid(sizes, batches, frames, warmup, repeats)
+    if out is not None:
+        _read_results(Path(out))  # a bad results file fails now, not after the first measurement
     for name in models:
         get(name)  # an unknown name fails now, not after an hour of timing
     policies = {dtype: _policy(dtype) for dtype in dtypes}

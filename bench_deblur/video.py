@@ -24,8 +24,11 @@ Outputs keep the input's frame count, size and timing:
   until the end), each frame with its own 256-colour palette and the input
   GIF's per-frame duration and loop count.
 - a path without a suffix, or an existing folder: PNG frames ``000000.png``,
-  ``000001.png``, ...; numbered frames left over from an earlier, longer run are
-  removed at the end so the folder holds exactly this video.
+  ``000001.png``, ...; into a new or empty folder, or one that holds only frames an
+  earlier ``deblur`` wrote there (recorded in ``.bench-deblur-frames.json``), else only
+  with ``overwrite``; never into the folder that holds the input. Frames left over
+  from an earlier, longer run (as recorded) are removed at the end, so the folder
+  holds exactly this video; no other file in it is ever removed.
 Videos go to a temporary file renamed at the end and each PNG is written
 atomically, so an interrupted run never leaves a truncated file behind.
 """
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import math
 import os
 import re
@@ -54,13 +58,14 @@ from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from bench_deblur.datasets import read_frame
 from bench_deblur.errors import UserError
-from bench_deblur.fileio import atomic_path
+from bench_deblur.fileio import atomic_path, write_json
 from bench_deblur.progress import progress_bar
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 DTYPES = ("float32", "bfloat16", "float16")
 DEFAULT_FPS = 30.0
+FRAMES_RECORD = ".bench-deblur-frames.json"  # in a PNG frame folder: how many numbered frames deblur wrote there
 QUALITY = 8  # imageio-ffmpeg's 0-10 scale; 8 is H.264 CRF 10 (18 is already "visually lossless")
 
 Writer = Callable[[np.ndarray, float], None]  # (uint8 frame (H, W, 3), duration in ms) -> None
@@ -142,14 +147,28 @@ def _image_plugin(path: Path) -> str:
     return "tifffile" if path.suffix.lower() in (".tif", ".tiff") else "pillow"
 
 
+def image_shape(file: Path) -> tuple[int, ...]:
+    """An image file's array shape from its header; an empty or non-image file is a one-line ``UserError``."""
+    head = b""
+    try:
+        if file.stat().st_size == 0:
+            raise UserError(f"{file}: empty file (0 bytes); expected an image")
+        with open(file, "rb") as f:
+            head = f.read(16)
+        return iio.improps(file, index=0, plugin=_image_plugin(file)).shape
+    except UserError:
+        raise
+    except Exception as exc:
+        if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+            raise UserError(f"{file}: not an image (the file holds text); expected an image file") from None
+        raise UserError(f"{file}: not a readable image ({_first_line(exc)})") from None
+
+
 def _image_source(files: list[Path]) -> Source:
     """Frames from image files; every header is checked first, so a size mismatch fails before any work."""
     size = first = None
     for file in files:
-        try:
-            shape = iio.improps(file, index=0, plugin=_image_plugin(file)).shape
-        except Exception as exc:
-            raise UserError(f"{file}: not a readable image ({_first_line(exc)})") from None
+        shape = image_shape(file)
         if size is None:
             size, first = shape[:2], file
         elif shape[:2] != size:
@@ -211,11 +230,13 @@ def _output_format(output: Path) -> str:
     raise UserError(f"{output}: expected a video file ({', '.join(VIDEO_SUFFIXES)}) or a folder for PNG frames")
 
 
-def _check_output(output: Path, fmt: str, source: Path) -> None:
+def _check_output(output: Path, fmt: str, source: Path, overwrite: bool = False) -> None:
     """Refuse an output that would overwrite the input or cannot be written, before any work is done."""
     if output.resolve() == source.resolve() or (output.exists() and os.path.samefile(output, source)):
         raise UserError(f"{output}: output is the input; expected a different path")
     folder = output if fmt == "frames" else output.parent
+    if fmt == "frames":
+        _check_frames_folder(output, source, overwrite)
     existing = folder
     while not existing.exists():
         existing = existing.parent
@@ -223,6 +244,39 @@ def _check_output(output: Path, fmt: str, source: Path) -> None:
         raise UserError(f"{output}: cannot write here, {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{output}: permission denied, cannot write in {existing}")
+
+
+def _recorded_frames(folder: Path) -> int:
+    """How many numbered frames an earlier ``deblur`` recorded writing in ``folder`` (0 without a valid record)."""
+    try:
+        record = json.loads((folder / FRAMES_RECORD).read_text())
+    except (OSError, ValueError):
+        return 0
+    count = record.get("frames") if isinstance(record, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+
+
+def _ours(name: str, recorded: int) -> bool:
+    """A file an earlier ``deblur`` wrote in a frame folder: a recorded frame, the record, or a temporary file of either."""
+    if name == FRAMES_RECORD or re.fullmatch(r"\.(\d{6,}|\.bench-deblur-frames)\..*\.tmp\.(png|json)", name):
+        return True
+    return bool(re.fullmatch(r"\d{6,}\.png", name)) and int(name[:-4]) < recorded
+
+
+def _check_frames_folder(folder: Path, source: Path, overwrite: bool) -> None:
+    """A PNG frame folder must not hold the input, nor (without ``overwrite``) files an earlier ``deblur`` did not write."""
+    holder = source.resolve() if source.is_dir() else source.resolve().parent
+    if folder.resolve() == holder:
+        raise UserError(f"-o {folder}: this folder holds the input {source}; expected another folder for the PNG frames "
+                        "(--overwrite does not change this)")
+    if overwrite or not folder.is_dir():
+        return
+    recorded = _recorded_frames(folder)
+    foreign = sorted(p.name for p in folder.iterdir() if not _ours(p.name, recorded))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UserError(f"-o {folder}: folder holds files an earlier deblur did not write ({shown}); expected a new or "
+                        "empty folder, or add --overwrite to write the frames into it anyway")
 
 
 def even_size(frame: np.ndarray) -> np.ndarray:
@@ -326,19 +380,27 @@ def _gif_writer(path: Path, loop: int | None) -> Iterator[Writer]:
 
 @contextlib.contextmanager
 def _frames_writer(folder: Path) -> Iterator[Writer]:
-    """PNG frames 000000.png, ... each written atomically; stale higher-numbered frames removed at the end."""
+    """PNG frames 000000.png, ... each written atomically; stale higher-numbered frames removed at the end.
+
+    ``FRAMES_RECORD`` claims every frame before it is written (so a killed run's frames are still
+    known as ours) and, at the end, exactly this video's; only frames it recorded are ever removed.
+    """
     count = 0
+    earlier = claimed = _recorded_frames(folder) if folder.is_dir() else 0
 
     def write(frame: np.ndarray, duration_ms: float) -> None:
-        nonlocal count
+        nonlocal count, claimed
+        if count >= claimed:  # claimed in growing steps: one small write per 2**k frames
+            claimed = max(2 * claimed, count + 1, 64)
+            write_json(folder / FRAMES_RECORD, {"written_by": "bench-deblur deblur", "frames": claimed})
         with atomic_path(folder / f"{count:06d}.png") as tmp:
             iio.imwrite(tmp, frame)
         count += 1
 
     yield write
-    for stale in folder.glob("*.png"):
-        if re.fullmatch(r"\d{6,}\.png", stale.name) and int(stale.stem) >= count:
-            stale.unlink()
+    write_json(folder / FRAMES_RECORD, {"written_by": "bench-deblur deblur", "frames": count})
+    for index in range(count, earlier):  # frames this run claimed but did not write were never written
+        (folder / f"{index:06d}.png").unlink(missing_ok=True)
 
 
 def load_for_inference(model: str, dtype: str = "float32"):
@@ -372,7 +434,7 @@ def load_for_inference(model: str, dtype: str = "float32"):
 
 def deblur_video(
     input: Path, output: Path, model: str, side_by_side: bool = False, max_frames: int | None = None,
-    dtype: str = "float32", fps: float | None = None, progress: bool = True,
+    dtype: str = "float32", fps: float | None = None, progress: bool = True, overwrite: bool = False,
 ) -> dict:
     """Deblur ``input`` (video, GIF, image or frame folder) into ``output`` frame by frame.
 
@@ -381,7 +443,8 @@ def deblur_video(
     Returns ``{"input", "output", "format", "frames", "size": [H, W], "fps", "dtype", "seconds", "notes"}``,
     ``size`` being the written frames' size, ``fps`` the output frame rate
     (None for PNG frames, the mean rate for a GIF) and ``notes`` what was changed
-    on the way (odd size padded, audio left out), each also printed to stderr.
+    on the way (odd size padded, audio left out), each also printed to stderr. ``overwrite`` lets PNG frames
+    go into a folder holding other files (same-named frames are replaced; other files are left as they are).
     """
     from baselines.base import Streamer
 
@@ -392,7 +455,7 @@ def deblur_video(
         raise UserError(f"--fps {fps}: expected a positive frame rate")
     source = open_source(input)
     fmt = _output_format(output)
-    _check_output(output, fmt, input)
+    _check_output(output, fmt, input, overwrite)
     net = load_for_inference(model, dtype)
     streamer = Streamer(net)
 

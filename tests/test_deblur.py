@@ -128,10 +128,13 @@ def test_frame_folder_grey_rgba_16_bit_natural_order_side_by_side(models, tmp_pa
     iio.imwrite(folder / "frame10.png", np.full((h, w), 200 * 257, np.uint16))  # 16-bit grey
     (folder / "notes.txt").write_text("not a frame")
     out = tmp_path / "out"
-    out.mkdir()
-    iio.imwrite(out / "000009.png", np.zeros((2, 2, 3), np.uint8))  # left over from a longer earlier run
+    longer = tmp_path / "longer"
+    longer.mkdir()
+    for i in range(10):
+        iio.imwrite(longer / f"{i}.png", np.zeros((2, 2, 3), np.uint8))
+    assert deblur(longer, "-o", out, "--model", models["identity"]) == 0  # an earlier, longer run: 000009.png is stale
     assert deblur(folder, "-o", out, "--model", models["identity"], "--side-by-side") == 0
-    written = sorted(p.name for p in out.iterdir())
+    written = sorted(p.name for p in out.iterdir() if p.name != ".bench-deblur-frames.json")
     assert written == ["000000.png", "000001.png", "000002.png", "000003.png"]
     for name, level in zip(written, levels.values()):
         frame = iio.imread(out / name)
@@ -147,7 +150,7 @@ def test_one_frame_folder_or_image_file(models, tmp_path):
     out, durations = gif_info(tmp_path / "out.gif")
     assert out.shape == (1, 15, 17, 3) and durations == [50]
     assert deblur(folder / "0.png", "-o", tmp_path / "single", "--model", models["tiny"]) == 0  # one image file
-    assert [p.name for p in (tmp_path / "single").iterdir()] == ["000000.png"]
+    assert sorted(p.name for p in (tmp_path / "single").iterdir()) == [".bench-deblur-frames.json", "000000.png"]
 
 
 def test_low_precision_compute(models, tmp_path):

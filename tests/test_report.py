@@ -263,6 +263,7 @@ def test_deterministic_and_restorable(built, tmp_path):
     again = tmp_path / "again"
     (again / "figures").mkdir(parents=True)
     (again / "figures" / "stale.png").write_bytes(b"old")  # an output an older build made and this one does not
+    (again / ".report-files.json").write_text(json.dumps({"files": ["figures/stale.png"]}))  # as that build recorded
     # another process with another hash seed: set or dict order must not leak into the outputs
     code = f"from bench_deblur.report import build_report; build_report({str(results)!r}, {str(again)!r}, False)"
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}

@@ -6,8 +6,10 @@ by hand: every number in them is in the paired tables below.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -531,7 +533,37 @@ def build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Pat
 
     Broken or unfinished runs are named in a warning (and in REPORT.md) and left
     out; a group without runs is skipped with a note. No usable run: ``UserError``.
+    Two processes building the same report take turns (a lock on ``out_dir``, from
+    reading the results to the last file), so the last complete build is what remains.
     """
+    with _locked(Path(out_dir)):
+        return _build_report(results_dir, out_dir, progress)
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path):
+    """An exclusive ``flock`` on the report folder itself (no lock file; released by the kernel if the process dies).
+
+    A folder this call made is removed again when the build fails before writing anything into it.
+    """
+    import fcntl
+
+    made = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only when still empty
+        raise
+    finally:
+        os.close(fd)
+
+
+def _build_report(results_dir: Path, out_dir: Path, progress: bool = True) -> Path:
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     runs, skipped = load_runs(results_dir, progress)
     rep = _Report(runs, F.Palette.of(runs), *score_frames(runs), sequence_frame(runs), _test_name(runs))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from bench_deblur.report.figures import DPI
 from bench_deblur.report.tables import Table
 
 TABLE_FORMATS = ("md", "csv", "tex")
+MANIFEST = ".report-files.json"
+"""In a report folder: every file the report builds wrote there. Only files listed in it are ever removed."""
 
 
 @dataclass
@@ -104,15 +107,40 @@ class Doc:
 
 
 class Writer:
-    """Writes every output atomically and remembers it, so stale files from older builds can be removed."""
+    """Writes every output atomically and records it in ``MANIFEST``, so stale files from older builds can be removed.
+
+    A file is listed in the manifest before it is first written, so a build killed half-way leaves no file
+    that the next build does not know as its own; files the report did not write (the user's) are never removed.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.out = out_dir
         self.written: set[Path] = set()
+        self.listed: set[str] = self._earlier()
+
+    def _earlier(self) -> set[str]:
+        """The files an earlier build recorded (relative paths inside the folder); none without a valid manifest."""
+        try:
+            files = json.loads((self.out / MANIFEST).read_text()).get("files")
+        except (OSError, ValueError, AttributeError):
+            return set()
+        if not isinstance(files, list):
+            return set()
+        return {f for f in files if isinstance(f, str) and f and not Path(f).is_absolute() and ".." not in Path(f).parts}
+
+    def _claim(self, path: Path) -> None:
+        rel = path.relative_to(self.out).as_posix()
+        if rel not in self.listed:
+            self.listed.add(rel)
+            self._record(self.listed)
+        self.written.add(path)
+
+    def _record(self, files: set[str]) -> None:
+        fileio.write_json(self.out / MANIFEST, {"written_by": "bench-deblur report", "files": sorted(files)})
 
     def text(self, rel: str, text: str) -> None:
+        self._claim(self.out / rel)
         fileio.write_text(self.out / rel, text)
-        self.written.add(self.out / rel)
 
     def table(self, t: Table) -> None:
         note = f"\n{t.note}\n" if t.note else ""
@@ -123,12 +151,16 @@ class Writer:
     def figure(self, name: str, fig: Figure) -> None:
         for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
             path = self.out / "figures" / f"{name}.{fmt}"
+            self._claim(path)
             with fileio.atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, metadata=meta, bbox_inches="tight", dpi=DPI)
-            self.written.add(path)
 
     def remove_stale(self) -> None:
-        for sub, suffixes in (("tables", {f".{ext}" for ext in TABLE_FORMATS}), ("figures", {".png", ".svg"})):
-            for path in sorted((self.out / sub).glob("*")):
-                if path.suffix in suffixes and path not in self.written:
-                    path.unlink()
+        """Remove the files an earlier build wrote and this one did not; then list exactly this build's files."""
+        current = {path.relative_to(self.out).as_posix() for path in self.written}
+        for rel in sorted(self.listed - current):
+            path = self.out / rel
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
+        self.listed = current
+        self._record(current)

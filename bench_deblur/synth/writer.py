@@ -89,7 +89,7 @@ class SynthConfig:
     controls: bool = True  # also write the control test sets (steady camera, random exposure)
 
 
-def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: int = 1) -> dict:
+def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: int = 1, replace: bool = True) -> dict:
     """Write the ``train``, ``val``, ``test_tauXX`` and control splits under ``root``; return the manifest.
 
     Idempotent: an existing manifest for the same config and generator version is returned
@@ -97,6 +97,8 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
     manifest is an interrupted run; a marker file proves the folder is ours to clear and redo.
     With ``workers > 1`` scenes render in that many spawned processes (the calling script needs
     the ``if __name__ == "__main__":`` guard, as the CLI has); the output does not depend on it.
+    ``replace=False`` refuses a folder holding a synthetic dataset of another config (the CLI's ``data`` without
+    ``--overwrite``); the same config made by an older generator version is still remade.
     """
     root = Path(root)
     cfg = validated(cfg)
@@ -108,6 +110,11 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
             return old
         if old.get("generator") != __package__:
             raise UserError(f"{manifest_path}: not a bench_deblur.synth manifest; choose an empty dataset folder")
+        if not replace and old.get("config") != config:
+            theirs = old.get("config") if isinstance(old.get("config"), dict) else {}
+            changed = sorted(k for k in set(config) | set(theirs) if config.get(k) != theirs.get(k))
+            raise UserError(f"{root}: holds another synthetic dataset (different {', '.join(changed[:4]) or 'config'}); "
+                            "choose another --root, or add --overwrite to replace it")
     elif root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
         raise UserError(f"{root}: folder is not empty and holds no synthetic dataset; choose an empty dataset folder")
     root.mkdir(parents=True, exist_ok=True)
