@@ -3,8 +3,11 @@
 Decoding is the slow part of reading a dataset (about 20 ms per 1280x720 PNG), and keeping decoded
 frames in RAM does not scale (GoPro's training set is 11.6 GB as uint8). So a sequence is decoded
 once into a ``.npy`` file (shape (2, N, H, W, 3): blurry, sharp) in a cache folder, named by a hash
-of its frame files' paths, sizes and modification times (a changed file makes a new entry), written
-atomically and shared by every run and every process. Reads copy only the frames, or the rows of
+of its frame files' paths, sizes, modification times and contents (a changed file makes a new entry,
+even one replaced with its size and modification time kept, as ``cp -p``, ``rsync -t`` and ``tar``
+do), written atomically and shared by every run and every process. A CRC-32 of the decoded array
+follows it in the file and is checked each time the entry is opened: a corrupted entry is decoded
+again, never served. Reads copy only the frames, or the rows of
 frames, asked for with plain file reads, not a memory map: a process's resident memory stays at
 what it holds, not at what it has read.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +34,11 @@ from bench_deblur.datasets import Sequence, read_frame
 from bench_deblur.errors import UserError
 
 CACHE_ENV = "BENCH_DEBLUR_CACHE"
-FORMAT = 1  # bump when the file layout changes: old entries are then ignored
+FORMAT = 2  # bump when the file layout changes: old entries are then ignored
 BLUR, SHARP = 0, 1
+CHECKSUM = b"BDFC-CRC"  # after the array: this tag, then the array's CRC-32 as 8 little-endian bytes
+TRAILER = len(CHECKSUM) + 8
+CHUNK = 16 * 2**20  # bytes hashed per read
 
 
 def cache_dir() -> Path:
@@ -95,26 +102,54 @@ def cached_sequence(seq: Sequence, max_frames: int | None = None) -> CachedSeque
             st = file.stat()
         except OSError:
             raise UserError(f"{file}: frame not found") from None
-        listing.append((str(file.absolute()), st.st_size, st.st_mtime_ns))
+        listing.append((str(file.absolute()), st.st_size, st.st_mtime_ns, _file_crc(file)))
     key = hashlib.sha256(json.dumps([FORMAT, listing]).encode()).hexdigest()[:32]
     path = cache_dir() / f"{key}.npy"
     found = _open(seq.name, path)
     if found is None:
         _build(seq, count, path)
         found = _open(seq.name, path)
+        if found is None:
+            raise UserError(f"{path}: the frame cache entry just written does not read back intact; "
+                            f"check the disk, or set {CACHE_ENV} to another folder")
     return found
 
 
+def _file_crc(file: Path) -> int:
+    """CRC-32 of a frame file's bytes (part of the cache key: the content, not just the size and date)."""
+    try:
+        with open(file, "rb") as f:
+            return _crc(f, None)
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read frame ({exc.strerror or exc})") from None
+
+
+def _crc(f, size: int | None, crc: int = 0) -> int:
+    """CRC-32 of the next ``size`` bytes of ``f`` (None: to the end), read in chunks."""
+    while size is None or size > 0:
+        chunk = f.read(CHUNK if size is None else min(CHUNK, size))
+        if not chunk:
+            break
+        crc = zlib.crc32(chunk, crc)
+        if size is not None:
+            size -= len(chunk)
+    return crc
+
+
 def _open(name: str, path: Path) -> CachedSequence | None:
-    """The cached sequence at ``path``; None when it is missing or incomplete."""
+    """The cached sequence at ``path``; None when it is missing, incomplete or fails its checksum."""
     try:
         with open(path, "rb") as f:
             np.lib.format.read_magic(f)
             shape, _, dtype = np.lib.format.read_array_header_1_0(f)
             offset = f.tell()
+            body = int(np.prod(shape)) * dtype.itemsize
+            if len(shape) != 5 or os.fstat(f.fileno()).st_size != offset + body + TRAILER:
+                return None
+            crc = _crc(f, body)
+            if f.read(TRAILER) != CHECKSUM + crc.to_bytes(8, "little"):
+                return None
     except (OSError, ValueError):
-        return None
-    if len(shape) != 5 or path.stat().st_size != offset + int(np.prod(shape)) * dtype.itemsize:
         return None
     return CachedSequence(name, path, tuple(shape[1:]), dtype.name, offset)
 
@@ -131,13 +166,17 @@ def _build(seq: Sequence, count: int, path: Path) -> None:
             with fileio.atomic_path(path) as tmp, open(tmp, "wb") as f:
                 header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": (2, count, *first.shape)}
                 np.lib.format.write_array_header_1_0(f, header)
+                crc = 0
                 for files in (seq.blur, seq.sharp):
                     for file in files[:count]:
                         frame = first if file == seq.blur[0] else read_frame(file)
                         if frame.shape != first.shape:
                             raise UserError(f"{file}: frame is {frame.shape[1]}x{frame.shape[0]} but {seq.blur[0]} "
                                             f"is {first.shape[1]}x{first.shape[0]}")
-                        f.write(_encode(frame, dtype).tobytes())
+                        data = _encode(frame, dtype).tobytes()
+                        crc = zlib.crc32(data, crc)
+                        f.write(data)
+                f.write(CHECKSUM + crc.to_bytes(8, "little"))
             return
         except _Finer:
             continue

@@ -11,6 +11,7 @@ follows the same trajectory as an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -131,6 +132,29 @@ def _compile(model: keras.Model, cfg) -> None:
     model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=cfg.clipnorm), loss=loss, run_eagerly=cfg.run_eagerly)
 
 
+def checkpoint_epoch(path: Path, cfg) -> int:
+    """The epoch ``checkpoint.json`` says is saved: an integer from 1 to the run's epochs, else a one-line error."""
+    state = fileio.read_json(path)
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= cfg.epochs:
+        raise UserError(f"{path}: 'epoch' must be an integer from 1 to {cfg.epochs} (this run trains {cfg.steps} "
+                        f"steps in epochs of {cfg.steps_per_epoch}), got {json.dumps(state)[:80]}; delete "
+                        f"{CHECKPOINT_STATE} and {CHECKPOINT} to train this run from the start")
+    return epoch
+
+
+def _check_steps(model: keras.Model, path: Path, epoch: int, cfg) -> None:
+    """The checkpoint's optimizer must have taken the steps of the epochs ``checkpoint.json`` says it saved."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return
+    steps = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    if steps != epoch * cfg.steps_per_epoch:
+        raise UserError(f"{path}: says epoch {epoch} ({epoch * cfg.steps_per_epoch} steps) is saved, but "
+                        f"{CHECKPOINT} has taken {steps} steps; delete {CHECKPOINT_STATE} and {CHECKPOINT} "
+                        "to train this run from the start")
+
+
 def _truncate_history(path: Path, epochs_done: int) -> None:
     """Drop CSV rows of epochs after the checkpoint, so a resumed log has each epoch once."""
     if not path.exists():
@@ -155,9 +179,13 @@ def train(run: RunConfig, run_dir: Path, data: Dataset, progress: bool = True, d
     state_path = run_dir / CHECKPOINT_STATE
     initial_epoch = 0
     if state_path.exists():
-        initial_epoch = fileio.read_json(state_path)["epoch"]
+        initial_epoch = checkpoint_epoch(state_path, cfg)
+        if not (run_dir / CHECKPOINT).is_file():
+            raise UserError(f"{state_path}: says epoch {initial_epoch} is saved, but {CHECKPOINT} is missing; "
+                            f"delete {CHECKPOINT_STATE} to train this run from the start")
         model = keras.saving.load_model(run_dir / CHECKPOINT)
         model.run_eagerly = cfg.run_eagerly  # not saved with the model; eager and graph round differently
+        _check_steps(model, state_path, initial_epoch, cfg)
     else:
         _compile(model, cfg)
     apply_weight_decay(model, cfg.weight_decay)

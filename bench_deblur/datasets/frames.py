@@ -23,6 +23,8 @@ import numpy as np
 from bench_deblur.errors import UserError
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+FLOAT_SLACK = 0.5 / 255
+"""Float frames may stray this far outside [0, 1] (rounding) and are clipped; further out they are refused."""
 # (blurry folder candidates in order of preference, sharp folder) per layout.
 LAYOUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "native": (("blur", "blur_gamma"), "sharp"),
@@ -101,9 +103,10 @@ def read_frame(path: Path) -> np.ndarray:
     """Read one frame as float32 RGB (H, W, 3) in [0, 1].
 
     Grey frames are replicated to RGB and an alpha channel is dropped (datasets store opaque
-    video frames, so alpha carries nothing). Integer images are scaled by their type's maximum;
-    note that Pillow decodes 16-bit *colour* PNGs at 8-bit precision (16-bit grey PNGs and
-    16-bit TIFFs keep full precision).
+    video frames, so alpha carries nothing); CMYK frames are converted to RGB by Pillow. Integer
+    images are scaled by their type's maximum; float images must already lie in [0, 1] (up to
+    ``FLOAT_SLACK``), else they are refused with the range found. Note that Pillow decodes 16-bit
+    *colour* PNGs at 8-bit precision (16-bit grey PNGs and 16-bit TIFFs keep full precision).
     """
     import imageio.v3 as iio  # here, not at the top: the CLI imports this package for its layout names
 
@@ -120,6 +123,9 @@ def read_frame(path: Path) -> np.ndarray:
         raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
     if image.ndim not in (2, 3):
         raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
+    if image.ndim == 3 and image.shape[-1] == 4:  # RGBA, or CMYK, whose K is no alpha
+        image = _cmyk_as_rgb(path, image)
+    is_float = not np.issubdtype(image.dtype, np.integer)
     if np.issubdtype(image.dtype, np.integer):
         image = image.astype(np.float32) / np.iinfo(image.dtype).max
     else:
@@ -130,7 +136,42 @@ def read_frame(path: Path) -> np.ndarray:
         image = image[..., :-1]
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
+    if is_float:
+        _check_float_range(path, image)
     return np.clip(image, 0, 1)
+
+
+def _cmyk_as_rgb(path: Path, image: np.ndarray) -> np.ndarray:
+    """A 4-channel image as decoded, or, when the file stores CMYK, its 8-bit RGB conversion by Pillow."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")) if im.mode == "CMYK" else image
+    except (OSError, ValueError, SyntaxError):  # Pillow cannot read it (e.g. a float TIFF): ask tifffile
+        separated = False
+    if path.suffix.lower() in (".tif", ".tiff"):
+        try:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                separated = tif.pages[0].photometric == tifffile.PHOTOMETRIC.SEPARATED
+        except (ImportError, OSError, ValueError, IndexError):  # not readable as a TIFF page: not known to be CMYK
+            separated = False
+    if separated:
+        raise UserError(f"{path}: CMYK ({image.dtype}) TIFF that Pillow cannot convert to RGB; "
+                        "save the frames as 8- or 16-bit RGB")
+    return image
+
+
+def _check_float_range(path: Path, image: np.ndarray) -> None:
+    """Refuse float pixels outside [0, 1] (beyond ``FLOAT_SLACK``): clipping them would score other pixels."""
+    if not np.isfinite(image).all():
+        raise UserError(f"{path}: float image holds NaN or infinite values; expected values in [0, 1]")
+    low, high = float(image.min()), float(image.max())
+    if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
+        raise UserError(f"{path}: float image with values from {low:g} to {high:g}; expected values in [0, 1] "
+                        "(scale float frames to [0, 1], or save them as 8- or 16-bit integers)")
 
 
 def load_sequence(seq: Sequence, max_frames: int | None = None,

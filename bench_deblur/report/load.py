@@ -9,7 +9,9 @@ differences against it), ``controls`` (extra test sets of the same scenes, outsi
 the mean), ``state_ablation`` (scores with the recurrent state reset every frame),
 ``diagnostics`` (per-frame means of the cell's diagnostic maps) and ``frame_blur``
 (per-frame camera blur in px). A run that cannot be used is named in a warning and
-left out; the others are still reported.
+left out; the others are still reported. So is a run whose numbers cannot be right: one
+holding a non-finite number (NaN or infinity) anywhere in ``metrics.json``, or whose
+``mean`` does not match the mean of its per-tau (per-split) scores, as ``evaluate`` computes it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from bench_deblur.progress import progress_bar
 METRICS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "temporal": ("temporal error (lower is better)", 4)}
 """metric -> (display name, digits shown)."""
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "temporal": False}
+MEAN_TOLERANCE = 1e-6
+"""Relative difference allowed between a run's ``mean`` and the mean of its per-tau scores (float rounding)."""
 SAMPLE_IMAGES = ("blurry", "output", "sharp")
 
 
@@ -220,6 +224,41 @@ def _read(path: Path) -> Any:
         raise BadRun(str(exc)) from None
 
 
+def _non_finite(value: Any, where: str = "") -> str | None:
+    """Where the first NaN or infinite number in parsed JSON is (``key.key = nan``), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where or 'value'} = {value}"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _check_numbers(metrics: dict, where: Path) -> None:
+    """Refuse non-finite numbers anywhere, and a ``mean`` that is not the mean over the per-tau scores.
+
+    ``evaluate`` writes ``mean[k]`` as the mean of ``per_tau[*][k]`` over the splits that have one
+    (controls are outside it), null when none has; anything else was edited or corrupted.
+    """
+    found = _non_finite(metrics)
+    if found:
+        raise BadRun(f"{where}: non-finite metric {found}")
+    for key in METRICS:
+        values = [s[key] for s in metrics["per_tau"].values() if isinstance(s, dict) and s.get(key) is not None]
+        expected = float(np.mean(values)) if values else None
+        got = metrics["mean"].get(key)
+        if got is None or expected is None:
+            consistent = got is None and expected is None
+        else:
+            consistent = abs(got - expected) <= MEAN_TOLERANCE * max(1.0, abs(expected))
+        if not consistent:
+            shown = "none" if expected is None else f"{expected:.6g}"
+            raise BadRun(f"{where}: inconsistent metric: mean.{key} = {got} but the mean of its per-tau {key} "
+                         f"values is {shown}")
+
+
 def load_run(path: Path) -> Run:
     """One run folder; ``BadRun`` names the file and the problem when it cannot be used."""
     if not (path / "metrics.json").exists():
@@ -247,6 +286,7 @@ def load_run(path: Path) -> Run:
     mean = _scores(_need(metrics, "mean", met_path), met_path, "mean")
     blurry = _scores(_need(metrics, "identity_mean", met_path), met_path, "identity_mean")
     _need(metrics, "protocol", met_path)
+    _check_numbers(metrics, met_path)
     ablation = metrics.get("state_ablation")
     if ablation is not None and not isinstance(_need(ablation, "per_tau", met_path), dict):
         raise BadRun(f"{met_path}: state_ablation.per_tau must be an object")
