@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from bench_deblur.config import MAX_SEED
 from bench_deblur.datasets.layouts import LAYOUT_NAMES
 from bench_deblur.errors import UserError
 
 if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
-    from bench_deblur.config import SweepSpec
+    from bench_deblur.config import SweepSpec, SynthConfig
     from bench_deblur.datasets import Dataset, RunData
-    from bench_deblur.synth.writer import SynthConfig
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -36,7 +36,6 @@ _BACKEND_HINTS = {
 
 # Keras's own backends; an unknown KERAS_BACKEND makes ``import keras`` raise a long traceback.
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
-MAX_SEED = 2**32 - 1  # bench_deblur.config.MAX_SEED, not imported here so that --help stays instant
 
 # The folder a command is writing to, named by the one-line error of an OSError that carries no file name (a full disk).
 _WHERE: list[Path] = []

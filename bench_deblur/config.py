@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench_deblur.errors import UserError
-from bench_deblur.synth import SynthConfig
 
 MAX_SEED = 2**32 - 1  # a run's seed seeds NumPy's global generator (keras.utils.set_random_seed), which takes < 2**32
 
@@ -98,6 +97,84 @@ class TrainConfig:
         return -(-self.steps // self.steps_per_epoch)
 
 
+MOTIONS = ("handheld", "steady")
+"""The synthetic cameras (``SynthConfig.motion``), drawn by ``bench_deblur.synth.scene``."""
+
+
+@dataclass
+class SynthConfig:
+    """Everything that determines a synthetic dataset; stored verbatim in ``manifest.json``."""
+
+    seed: int = 0
+    height: int = 128
+    width: int = 128
+    frames: int = 24  # blurry frames per test (and val) sequence; every one is scored
+    train_frames: int | None = None  # blurry frames per training sequence; None = ``frames``
+    train_sequences: int = 4  # distinct training scenes
+    val_sequences: int = 0  # validation scenes (train-side textures, own seeds)
+    test_sequences: int = 2  # held-out scenes, each rendered at every test tau
+    train_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
+    test_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
+    spacing: int | None = None  # T; None = the default rule of ``bench_deblur.synth.writer``
+    gamma: float | None = None  # 2.2 = average in linear light; None = average the sRGB values
+    noise_std: float = 0.0  # Gaussian sensor noise added to blurry frames, in [0, 1] units
+    keep_hfr: bool = False  # also write the high-rate frames used, as <seq>/hfr/<index>.png
+    speed: tuple[float, float] = (0.3, 1.2)  # camera speed scale, px per high-rate frame, log-uniform
+    train_photo_fraction: float = 0.25  # share of train/val scenes on a photo; the rest dead leaves
+    test_photo_fraction: float = 0.5  # share of test scenes on a held-out photo; the rest dead leaves
+    shake: float = 0.4  # hand-shake RMS speed relative to the sequence's camera speed
+    rotation_deg: float = 2.0  # largest camera roll
+    zoom: float = 0.05  # largest |log zoom|
+    objects: tuple[int, int] = (0, 3)  # min, max foreground objects per scene
+    object_speed: float = 1.0  # object speed relative to a draw from ``speed``
+    background_scale: float = 3.0  # background side / view long side (room to pan)
+    motion: str = "handheld"  # camera: "handheld" (pan + tremor + jerks) or "steady" (constant speed)
+    controls: bool = True  # also write the control test sets (steady camera, random exposure)
+
+    def validated(self) -> SynthConfig:
+        """Check every option; a copy with sequences as tuples (configs may come from JSON)."""
+        cfg = dataclasses.replace(self, train_taus=tuple(self.train_taus), test_taus=tuple(self.test_taus),
+                                  objects=tuple(self.objects), speed=tuple(self.speed))
+        for name in ("seed", "height", "width", "frames", "train_sequences", "val_sequences", "test_sequences"):
+            value = getattr(cfg, name)
+            low = {"seed": 0, "height": 16, "width": 16, "frames": 1}.get(name, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise UserError(f"{name}={value!r}: expected an integer >= {low}")
+        if cfg.train_frames is not None and (not isinstance(cfg.train_frames, int) or isinstance(cfg.train_frames, bool)
+                                             or cfg.train_frames < 1):
+            raise UserError(f"train_frames={cfg.train_frames!r}: expected an integer >= 1 or None")
+        if cfg.train_sequences + cfg.val_sequences + cfg.test_sequences == 0:
+            raise UserError("train_sequences=0, val_sequences=0, test_sequences=0: expected at least one sequence")
+        for name in ("train_taus", "test_taus"):
+            taus = getattr(cfg, name)
+            if not taus:
+                raise UserError(f"{name}=(): expected at least one tau")
+            for tau in taus:
+                if not isinstance(tau, int) or isinstance(tau, bool) or tau < 1 or tau % 2 == 0:
+                    raise UserError(f"{name}: tau={tau!r}: expected a positive odd integer")
+        if cfg.spacing is not None:
+            for tau in sorted(set(cfg.train_taus + cfg.test_taus)):
+                if not isinstance(cfg.spacing, int) or not tau <= cfg.spacing < 2 * tau:
+                    raise UserError(f"spacing T={cfg.spacing}: expected tau <= T < 2*tau for tau={tau}")
+        if cfg.gamma is not None and not cfg.gamma > 0:
+            raise UserError(f"gamma={cfg.gamma}: expected a positive number or None")
+        for name in ("noise_std", "shake", "rotation_deg", "zoom", "object_speed"):
+            if not getattr(cfg, name) >= 0:
+                raise UserError(f"{name}={getattr(cfg, name)}: expected a number >= 0")
+        if len(cfg.speed) != 2 or not 0 < cfg.speed[0] <= cfg.speed[1]:
+            raise UserError(f"speed={cfg.speed}: expected (low, high) px per frame with 0 < low <= high")
+        if cfg.motion not in MOTIONS:
+            raise UserError(f"motion={cfg.motion!r}: expected one of {', '.join(MOTIONS)}")
+        for name in ("train_photo_fraction", "test_photo_fraction"):
+            if not 0 <= getattr(cfg, name) <= 1:
+                raise UserError(f"{name}={getattr(cfg, name)}: expected a number in [0, 1]")
+        if not cfg.background_scale >= 1.5:
+            raise UserError(f"background_scale={cfg.background_scale}: expected a number >= 1.5")
+        if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
+            raise UserError(f"objects={cfg.objects}: expected (min, max) with 0 <= min <= max")
+        return cfg
+
+
 @dataclass
 class RunConfig:
     """One training + evaluation run: a model, a seed, a recipe and the data it sees."""
@@ -153,15 +230,13 @@ class SweepSpec:
 
         Model names and options are checked against the registry by ``sweep.check_runs``.
         """
-        from bench_deblur.synth.writer import validated
-
         if not isinstance(self.preset, str) or not self.preset or "/" in self.preset or self.preset.startswith("."):
             raise UserError(f"preset={self.preset!r}: expected a folder name")
         if not isinstance(self.scale_note, str):
             raise UserError(f"scale_note={self.scale_note!r}: expected a string")
         if not isinstance(self.synth, SynthConfig):
             raise UserError(f"synth={self.synth!r}: expected an object with the fields of SynthConfig")
-        validated(self.synth)
+        self.synth.validated()
         if not isinstance(self.train, TrainConfig):
             raise UserError(f"train={self.train!r}: expected an object with the fields of TrainConfig")
         try:
@@ -233,6 +308,8 @@ def sweep_from_dict(data: dict) -> SweepSpec:
 # The three networks of Kim et al. 2017 (naive CNN, STRCNN, STRCNN + DTB): the inputs table and `speed` default to them.
 PAPER_MODELS = ("cnn", "strcnn", "strcnn_dtb")
 TAUS = (7, 9, 11, 13, 15)
+RUNTIME_SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
+"""(width, height) of the cost figures (GMACs, streaming fps): VGA and 720p, the paper's sizes."""
 QUICK_STEPS = 120
 CPU_STEPS = 2_000
 CPU_SEEDS = 5

@@ -9,9 +9,6 @@ the speed of *queueing* work, often ~10x too fast.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
 import statistics
 import warnings
 from collections.abc import Callable
@@ -22,6 +19,7 @@ import numpy as np
 from keras import layers
 
 from bench_deblur import runtime
+from bench_deblur.provenance import device_info
 
 #: Layers whose cost is one MAC-equivalent per output element.
 ELEMENTWISE = (
@@ -169,41 +167,6 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
         "height": height,
         "width": width,
     }
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def device_info() -> dict[str, Any]:
-    """Backend, the accelerator (or CPU) name and the default float type: what a timing depends on."""
-    backend = keras.backend.backend()
-    device, kind = "", "cpu"
-    if backend == "jax":
-        import jax
-
-        d = jax.devices()[0]
-        kind = d.platform
-        device = d.device_kind if kind != "cpu" else ""
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            kind = "gpu"
-            device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
-    elif backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            kind, device = "gpu", torch.cuda.get_device_name(0)
-    if kind == "cpu":
-        device = f"{_cpu_name()} ({os.cpu_count()} logical cores)"
-    return {"backend": backend, "device": device, "device_type": kind, "dtype": keras.config.floatx()}
 
 
 def measure_fps(

@@ -14,13 +14,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from baselines.base import Streamer
 from bench_deblur import cost, fileio
+from bench_deblur.config import RUNTIME_SIZES
 from bench_deblur.datasets import Sequence, find_sequences
 from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
 from bench_deblur.metrics import Protocol, StreamScores
 from bench_deblur.progress import progress_bar
-from bench_deblur.runtime import RUNTIME_SIZES, compiled_diagnostics
+from bench_deblur.provenance import device_info
+from bench_deblur.runtime import compiled_diagnostics
+from bench_deblur.streaming import Streamer
 
 STEP_PIXELS = 2**20
 """Pixels per cell step: 256 same-shaped 64x64 sequences are stepped side by side, a 1280x720 one alone."""
@@ -170,7 +172,7 @@ def evaluate_splits(
 
 def model_cost(model: keras.Model, measure_runtime: bool, runtime_frames: int = 10) -> dict[str, Any]:
     """Parameters, GMACs per frame and (optionally) synchronised streaming fps at VGA and 720p."""
-    info = cost.device_info()
+    info = device_info()
     result: dict[str, Any] = {
         "params": int(model.count_params()),
         "gmacs": {f"{w}x{h}": cost.count_macs(model, h, w)["gmacs"] for w, h in RUNTIME_SIZES},

@@ -32,7 +32,7 @@ def resolve_jobs(requested: int | None) -> int:
     """``requested`` (a --jobs option) when given, else ``default_jobs`` for this machine's device."""
     if requested is not None:
         return requested
-    from bench_deblur.cost import device_info
+    from bench_deblur.provenance import device_info
 
     return default_jobs(device_info()["device_type"])
 

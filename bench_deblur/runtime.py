@@ -18,10 +18,6 @@ import time
 import weakref
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
-RUNTIME_SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
-"""(width, height) of the runtime figures: VGA and 720p, the paper's sizes."""
-
-
 class Step(NamedTuple):
     """A cell step ``call(window, states) -> (out, new_states)`` and how to wait for its results."""
 

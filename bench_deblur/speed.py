@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 
 from bench_deblur import fileio
-from bench_deblur.config import PAPER_MODELS
+from bench_deblur.config import PAPER_MODELS, RUNTIME_SIZES
 from bench_deblur.errors import UserError
-from bench_deblur.runtime import RUNTIME_SIZES, compiled_step, time_stream
+from bench_deblur.provenance import TIMING_PACKAGES, device_info, versions
+from bench_deblur.runtime import compiled_step, time_stream
 
 RESULTS_SCHEMA = "bench-deblur/speed/1"
 PROTOCOL = (
@@ -50,19 +49,7 @@ FULL = {"sizes": RUNTIME_SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1
 QUICK = {"sizes": ((160, 120),), "dtypes": ("float32",), "batches": (1, 4), "frames": 10, "warmup": 2, "repeats": 3}
 """A grid for a 2-core CPU (``--quick``): under a minute for the three models."""
 WINDOWS = 3
-_VERSION_PACKAGES = ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "numpy")
 _ROW_KEY = ("framework", "backend", "device", "model", "m", "width_multiplier", "global_skip", "size", "batch", "dtype", "execution")
-
-
-def versions(packages: Iterable[str] = _VERSION_PACKAGES) -> dict[str, str]:
-    """Python and the installed versions of the packages a number depends on."""
-    found = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 def make_row(
@@ -205,7 +192,7 @@ def speed_benchmark(
     import keras
     from bench_deblur.progress import progress_bar
 
-    from bench_deblur.cost import count_macs, device_info
+    from bench_deblur.cost import count_macs
     from bench_deblur.registry import build_model, get
 
     check_grid(sizes, batches, frames, warmup, repeats)
@@ -215,7 +202,7 @@ def speed_benchmark(
         get(name)  # an unknown name fails now, not after an hour of timing
     policies = {dtype: _policy(dtype) for dtype in dtypes}
     info = device_info()
-    found = versions()
+    found = versions(TIMING_PACKAGES)
     rows: list[dict[str, Any]] = []
     bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", progress=progress)
     previous = keras.config.dtype_policy()

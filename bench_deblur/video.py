@@ -2,7 +2,7 @@
 
 Frames are read lazily (``imageio.v3.imiter`` with imageio-ffmpeg for videos,
 Pillow for GIFs, one file at a time for folders), pushed through
-``baselines.base.Streamer`` and every deblurred frame is written as soon as it
+``bench_deblur.streaming.Streamer`` and every deblurred frame is written as soon as it
 comes out, so memory depends on the frame size and never on the video's length.
 
 Input frames become float32 RGB in [0, 1]: image files go through
@@ -413,7 +413,7 @@ def load_for_inference(model: str, dtype: str = "float32"):
     """
     import keras
 
-    from baselines.base import Streamer
+    from bench_deblur.streaming import Streamer
     from bench_deblur.registry import load_model
 
     if dtype not in DTYPES:
@@ -446,7 +446,7 @@ def deblur_video(
     on the way (odd size padded, audio left out), each also printed to stderr. ``overwrite`` lets PNG frames
     go into a folder holding other files (same-named frames are replaced; other files are left as they are).
     """
-    from baselines.base import Streamer
+    from bench_deblur.streaming import Streamer
 
     input, output = Path(input), Path(output)
     if max_frames is not None and max_frames < 1:

@@ -12,8 +12,8 @@ import pytest
 
 from bench_deblur import fileio
 from bench_deblur.cli import main
-from bench_deblur.config import preset
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.config import SynthConfig, preset
+from bench_deblur.synth import make_dataset
 
 
 def frames(folder: Path, count: int, size=(16, 16), channels=3) -> None:

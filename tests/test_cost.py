@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from bench_deblur import cost, runtime
+from bench_deblur import cost, provenance, runtime
 
 
 def small_functional() -> keras.Model:
@@ -155,7 +155,7 @@ def test_streamer_models_from_the_registry():
 
 
 def test_device_info_and_bad_input():
-    info = cost.device_info()
+    info = provenance.device_info()
     assert info["backend"] == keras.backend.backend() and info["device"] and info["dtype"] == keras.config.floatx()
     with pytest.raises(TypeError):
         cost.count_macs(object(), 8, 8)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import baselines.base
+import bench_deblur.streaming
 from bench_deblur.cli import main
 from bench_deblur.registry import build_model
 from bench_deblur.video import deblur_video, from_uint8
@@ -163,7 +163,7 @@ def test_dtype_the_backend_cannot_run_is_refused(models, tmp_path, capsys, monke
     def no_kernel(self, window, states):
         raise TypeError("no kernel for this dtype\nsecond line")
 
-    monkeypatch.setattr(baselines.base.Streamer, "step_fn", no_kernel)
+    monkeypatch.setattr(bench_deblur.streaming.Streamer, "step_fn", no_kernel)
     src = write_mp4(tmp_path / "in.mp4", 2)
     assert deblur(src, "-o", tmp_path / "out.mp4", "--model", models["tiny"], "--dtype", "float16") == 2
     err = capsys.readouterr().err.strip().splitlines()

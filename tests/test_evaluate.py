@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from baselines.base import Streamer
 from bench_deblur import evaluate, framecache
 from bench_deblur.datasets import find_sequences, load_sequence
 from bench_deblur.metrics import sequence_metrics
 from bench_deblur.registry import build_model
+from bench_deblur.streaming import Streamer
 
 
 @pytest.fixture(scope="module")

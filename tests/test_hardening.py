@@ -17,9 +17,9 @@ import pytest
 
 from bench_deblur import cli, fileio
 from bench_deblur.cli import main
-from bench_deblur.config import ModelConfig, RunConfig, preset, to_dict
+from bench_deblur.config import ModelConfig, RunConfig, SynthConfig, preset, to_dict
 from bench_deblur.registry import build_model
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.synth import make_dataset
 from test_cli_errors import frames, sequence
 
 REPO = Path(__file__).resolve().parent.parent

@@ -15,9 +15,10 @@ from bench_deblur import synth
 from bench_deblur.synth import scene as synth_scene
 from bench_deblur.synth import textures, writer
 from bench_deblur.datasets import find_sequences, load_sequence
+from bench_deblur.config import SynthConfig
 from bench_deblur.errors import UserError
 from bench_deblur.datasets.layouts import manifest_hash, manifest_test_splits
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.synth import make_dataset
 
 TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, val_sequences=1, test_sequences=1,
                    keep_hfr=True, train_photo_fraction=0.5, test_photo_fraction=1.0, objects=(2, 4))
@@ -291,7 +292,7 @@ def test_steady_motion_reproduces_the_previous_camera():
 def test_handheld_camera_is_deterministic_bounded_and_shares_the_objects():
     """Frames depend only on (seed, t), in any order; the view stays inside the background; the steady camera
     films the same objects."""
-    cfg = writer.validated(dataclasses.replace(TINY, speed=(1.0, 1.0)))
+    cfg = dataclasses.replace(TINY, speed=(1.0, 1.0)).validated()
     plan = {"kind": "test", "seed": [3, 1, 0], "background": "dead_leaves"}
     a, b = synth_scene.Scene(cfg, plan), synth_scene.Scene(cfg, plan)
     assert isinstance(a.camera, synth_scene._HandheldCamera)

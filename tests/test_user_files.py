@@ -18,9 +18,10 @@ from test_cli_errors import frames, sequence
 
 from bench_deblur import cli, fileio
 from bench_deblur.cli import main
+from bench_deblur.config import SynthConfig
 from bench_deblur.registry import build_model
 from bench_deblur.report import document
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.synth import make_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 RECORD = ".bench-deblur-frames.json"

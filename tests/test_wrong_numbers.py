@@ -177,9 +177,9 @@ def test_checkpoint_epoch_is_checked(tmp_path, state):
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_state_that_does_not_match_the_run(tmp_path):
     """Train 1 epoch of 24 steps' run; then 999, "two" and a claim of all 12 epochs are refused, never 'complete'."""
-    from bench_deblur.config import ModelConfig, RunConfig, preset
+    from bench_deblur.config import ModelConfig, RunConfig, SynthConfig, preset
     from bench_deblur.datasets import open_dataset
-    from bench_deblur.synth import SynthConfig, make_dataset
+    from bench_deblur.synth import make_dataset
     from bench_deblur.train import CHECKPOINT_STATE, train
 
     data = tmp_path / "data"
@@ -241,10 +241,11 @@ def test_valid_runs_load_with_controls_splits_and_null_temporal(tmp_path):
 def test_evaluates_own_metrics_always_pass(tmp_path):
     """What ``evaluate_splits`` writes (tau splits, controls, a named split) is consistent by construction."""
     from bench_deblur.datasets import open_dataset
+    from bench_deblur.config import SynthConfig
     from bench_deblur.evaluate import evaluate_splits
     from bench_deblur.registry import build_model
     from bench_deblur.report.load import _check_numbers
-    from bench_deblur.synth import SynthConfig, make_dataset
+    from bench_deblur.synth import make_dataset
 
     make_dataset(tmp_path / "d", SynthConfig(height=32, width=32, frames=4, train_sequences=1, test_sequences=2),
                  progress=False)

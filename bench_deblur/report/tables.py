@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench_deblur.config import RUNTIME_SIZES
 from bench_deblur.report.load import HIGHER_IS_BETTER, METRICS, Run
 from bench_deblur.report.stats import BLURRY_INPUT, PairedCI, ci95, paired, summary
-from bench_deblur.runtime import RUNTIME_SIZES
 
 BLURRY = "blurry input (identity floor)"
 IDENTITY = "identity"

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench_deblur.runtime import RUNTIME_SIZES, time_stream
+from bench_deblur.config import RUNTIME_SIZES
+from bench_deblur.runtime import time_stream
 
 PLACEMENTS = {"none": None, "mid_encoder": 2, "after_encoder": 4, "mid_decoder": 6, "after_decoder": 8}
 """Residual blocks before DTB; equal to ``baselines.blocks.PLACEMENTS`` (kept here so this module imports without Keras)."""
@@ -239,10 +240,11 @@ def time_peer(
     """
     from bench_deblur.progress import progress_bar
 
-    from bench_deblur.cost import count_macs, device_info
+    from bench_deblur.cost import count_macs
     from bench_deblur.errors import UserError
     from bench_deblur.registry import build_model, get
-    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows, versions
+    from bench_deblur.provenance import TIMING_PACKAGES, device_info, versions
+    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows
 
     if torch_compile not in ("auto", "on", "off"):
         raise UserError(f"torch_compile={torch_compile!r}: expected auto, on or off")
@@ -261,7 +263,7 @@ def time_peer(
         sync, sync_text = (lambda _: None), "none needed: eager CPU execution is synchronous"
     layout = torch.channels_last if cuda else torch.contiguous_format
     settings = f", channels_last, cudnn.benchmark, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}" if cuda else ""
-    found = versions()
+    found = versions(TIMING_PACKAGES)
     generator = torch.Generator(device=device).manual_seed(0)
     rows: list[dict[str, Any]] = []
     bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="torch peer", unit="run", progress=progress)
