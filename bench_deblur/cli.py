@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from bench_deblur.config import MAX_SEED
-from bench_deblur.datasets.layouts import LAYOUT_NAMES
+from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
 from bench_deblur.errors import UserError
 
 if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
@@ -231,13 +231,14 @@ def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> DataPlan:
     Nothing is made or listed yet: this names the results folder before anything is checked or written.
     """
     from bench_deblur.datasets import RunData, open_dataset
+    from bench_deblur.datasets.layouts import blur_choosers
 
     train, synthesise = _training_data(args.data, spec, args.layout)
     test = open_dataset(Path(args.test_data), args.test_layout) if args.test_data else train
     if args.blur_dir:
-        if "gopro" not in (train.layout, test.layout):
-            raise UserError(f"--blur-dir {args.blur_dir}: only the gopro layout has a choice of blurry folder")
-        train, test = (d.with_blur_dir(args.blur_dir) if d.layout == "gopro" else d for d in (train, test))
+        if not (train.kind.blur_choice or test.kind.blur_choice):
+            raise UserError(f"--blur-dir {args.blur_dir}: only the {blur_choosers()} layout has a choice of blurry folder")
+        train, test = (d.with_blur_dir(args.blur_dir) if d.kind.blur_choice else d for d in (train, test))
     return DataPlan(RunData(train, test), synthesise)
 
 
@@ -275,10 +276,11 @@ def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Data
     root = Path(data or Path("data") / spec.preset)
     unmade = not (root / MANIFEST).exists() and (not root.exists() or (root / MARKER).exists()
                                                  or (root.is_dir() and not any(root.iterdir())))
-    if data is None or (layout in ("auto", "native") and unmade):
-        if layout not in ("auto", "native"):
+    synthesisable = layout == "auto" or LAYOUTS[layout].synthetic
+    if data is None or (synthesisable and unmade):
+        if not synthesisable:
             raise UserError(f"--layout {layout}: needs --data, the {layout} dataset's folder (data/{spec.preset} is synthetic)")
-        return Dataset(root, "native"), True
+        return Dataset(root, SYNTHETIC.name), True
     return open_dataset(root, layout), False
 
 
@@ -297,7 +299,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from bench_deblur import fileio
     from bench_deblur.datasets import detect_layout, find_sequences, open_dataset
     from bench_deblur.evaluate import evaluate_splits, model_cost
-    from bench_deblur.metrics import Protocol
+    from bench_deblur.metrics import METRICS, Protocol
     from bench_deblur.registry import build_model, load_model, model_names
 
     if args.out:
@@ -324,10 +326,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         fileio.write_json(args.out, metrics)
     print(f"data: {what}")
     key = "tau" if all(isinstance(k, int) for k in splits) else "split"
-    print(f"{key:>8} {'PSNR dB':>9} {'SSIM':>7} {'temporal':>9}")
-    for split, row in metrics["per_tau"].items():
-        temporal = "n/a" if row["temporal"] is None else f"{row['temporal']:.5f}"
-        print(f"{split:>8} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
+    heads = {m.name: f"{m.title} {m.unit}".strip() for m in METRICS.values()}
+    print(f"{key:>8} " + " ".join(f"{head:>9}" for head in heads.values()))
+    for split, row in metrics["per_tau"].items():  # one decimal more than the report's tables
+        cells = ["n/a" if row[m.name] is None else f"{row[m.name]:.{m.digits + 1}f}" for m in METRICS.values()]
+        print(f"{split:>8} " + " ".join(f"{cell:>{max(9, len(head))}}" for cell, head in zip(cells, heads.values())))
     ident = metrics["identity_mean"]
     for name, row in metrics.get("controls", {}).items():
         print(f"control {name} ({row['label']}): PSNR {row['psnr']:.3f} dB (blurry input: {row['blurry']['psnr']:.3f} dB)")
@@ -446,16 +449,20 @@ def cmd_speed(args: argparse.Namespace) -> None:
     speed.run_from_args(args)
 
 
-LAYOUT_CHOICES = ["auto", *LAYOUT_NAMES]
+LAYOUT_CHOICES = ["auto", *LAYOUTS]
+BLUR_DIR_HELP = "; ".join(f"{k.dataset}'s blurry folder: {k.blur[0]} (default) or {listing(list(k.blur[1:]))}"
+                          for k in LAYOUTS.values() if k.blur_choice)
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     """What a run trains and is tested on; docs/datasets.md describes each layout."""
-    p.add_argument("--data", help="dataset folder to train (and test) on: synthetic (default data/PRESET, synthesised "
-                                  "when missing) or a GoPro, DVD or BSD folder")
+    public = listing([k.dataset for k in LAYOUTS.values() if not k.synthetic])
+    p.add_argument("--data", help=f"dataset folder to train (and test) on: {SYNTHETIC.dataset} (default data/PRESET, "
+                                  f"synthesised when missing) or a {public} folder")
     p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES,
-                   help="layout of --data: native (synthetic), gopro, dvd, bsd (default: detected)")
-    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
+                   help=f"layout of --data: {', '.join(f'{k.name} ({k.dataset})' for k in LAYOUTS.values())} "
+                   "(default: detected)")
+    p.add_argument("--blur-dir", help=BLUR_DIR_HELP)
     p.add_argument("--test-data", help="test on this dataset instead (cross-dataset; default: --data's test split)")
     p.add_argument("--test-layout", default="auto", choices=LAYOUT_CHOICES, help="layout of --test-data (default: detected)")
 
@@ -546,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .keras file, a results run folder, or a registered model name (e.g. identity)")
     p.add_argument("--data", required=True, help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences")
     p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)")
-    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
+    p.add_argument("--blur-dir", help=BLUR_DIR_HELP)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead, for a registered model name")
     p.add_argument("--color", default="rgb", choices=["rgb", "y"], help="PSNR/SSIM on RGB or on the Y channel")
     p.add_argument("--crop-border", type=_non_negative_int, default=0, help="pixels ignored at each border")

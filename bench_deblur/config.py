@@ -205,7 +205,11 @@ class SweepSpec:
     """A benchmark: models x m x DTB placements x seeds, trained on mixed tau, tested per tau.
 
     ``main_models=None`` means every registered model, so a new baseline file
-    joins the sweep without any edit here; likewise ``inputs_models``.
+    joins the sweep without any edit here; likewise ``inputs_models``. The placement
+    group comes from the model that declares choices for its ``placement_kwarg``
+    option (``sweep.resolve``, from the registry): ``placement_model=None`` is that
+    model, ``placements=None`` its choices in its own order, ``placement_none_model=None``
+    the model its value 'none' is; ``sweep.json`` records the values used.
     """
 
     preset: str
@@ -218,10 +222,10 @@ class SweepSpec:
     main_models: list[str] | None = None
     inputs_models: list[str] | None = None
     inputs_m: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
-    placement_model: str = "strcnn_dtb"
+    placement_model: str | None = None
     placement_kwarg: str = "placement"
-    placements: list[str] = field(default_factory=lambda: ["mid_encoder", "after_encoder", "mid_decoder", "after_decoder"])
-    placement_none_model: str = "strcnn"
+    placements: list[str] | None = None
+    placement_none_model: str | None = None
     runtime_frames: int = 10
     eval_max_frames: int | None = None
 
@@ -253,10 +257,13 @@ class SweepSpec:
         for name in ("main_models", "inputs_models"):
             if getattr(self, name) is not None:
                 _check_list(name, getattr(self, name), lambda v: isinstance(v, str) and v != "", "model names")
-        _check_list("placements", self.placements, lambda v: isinstance(v, str), "strings")
-        for name in ("placement_model", "placement_kwarg", "placement_none_model"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise UserError(f"{name}={getattr(self, name)!r}: expected a non-empty string")
+        if self.placements is not None:
+            _check_list("placements", self.placements, lambda v: isinstance(v, str), "strings")
+        if not isinstance(self.placement_kwarg, str) or not self.placement_kwarg:
+            raise UserError(f"placement_kwarg={self.placement_kwarg!r}: expected a non-empty string")
+        for name in ("placement_model", "placement_none_model"):
+            if getattr(self, name) is not None and (not isinstance(getattr(self, name), str) or not getattr(self, name)):
+                raise UserError(f"{name}={getattr(self, name)!r}: expected a non-empty string or null")
         if not _is_int(self.runtime_frames) or self.runtime_frames < 1:
             raise UserError(f"runtime_frames={self.runtime_frames!r}: expected a positive integer")
         if self.eval_max_frames is not None and (not _is_int(self.eval_max_frames) or self.eval_max_frames < 1):

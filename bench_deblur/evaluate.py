@@ -18,7 +18,7 @@ from bench_deblur import cost, fileio
 from bench_deblur.config import RUNTIME_SIZES
 from bench_deblur.datasets import Sequence, find_sequences
 from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
-from bench_deblur.metrics import Protocol, StreamScores
+from bench_deblur.metrics import METRICS, Protocol, StreamScores
 from bench_deblur.progress import progress_bar
 from bench_deblur.provenance import device_info
 from bench_deblur.runtime import compiled_diagnostics
@@ -36,7 +36,7 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 
 def _summary(rows: list[dict]) -> dict:
-    return {key: _mean(rows, key) for key in ("psnr", "ssim", "temporal")}
+    return {key: _mean(rows, key) for key in METRICS}
 
 
 def _batches(sequences: list[CachedSequence]) -> list[list[int]]:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.metrics import METRICS
 from bench_deblur.progress import progress_bar
 from bench_deblur.report import figures as F
 from bench_deblur.report import tables as T
@@ -27,7 +28,6 @@ from bench_deblur.report import temporal as TM
 from bench_deblur.report.claims import check_claims, claims_table, power_lines
 from bench_deblur.report.document import Doc, Writer
 from bench_deblur.report.load import (
-    METRICS,
     BadRun,
     Run,
     diagnostic_names,
@@ -58,9 +58,10 @@ DIAGNOSTICS = {
 }
 """Diagnostic map name -> (figure name, caption); other maps get figure 'diagnostic_<name>'."""
 _PROVENANCE_PER_RUN = {"seed", "argv", "wall_time_s"}
+_TITLES = [m.title for m in METRICS.values()]
 MEAN_NOTE = (
-    "Columns: PSNR, SSIM and temporal error averaged over every test sequence, then mean ± 95% CI over seeds; the "
-    "test set has no blur lengths τ, so there is one column per metric instead of one per τ."
+    f"Columns: {', '.join(_TITLES[:-1])} and {_TITLES[-1]} averaged over every test sequence, then mean ± 95% CI over "
+    "seeds; the test set has no blur lengths τ, so there is one column per metric instead of one per τ."
 )
 
 
@@ -220,9 +221,9 @@ def _main_section(rep: _Report, paper: dict) -> T.Table | None:
         "rule, is the floor: the blurry input scored on the same frames (what the identity model outputs)."
     )
     if rep.by_tau:
-        for metric, (name, _) in METRICS.items():
-            title = f"{name} by blur length τ (group 'main')"
-            rep.table(T.by_tau_table(f"main_{metric}", title, per_tau, means, "label", order, metric, note))
+        for metric in METRICS.values():
+            title = f"{metric.label} by blur length τ (group 'main')"
+            rep.table(T.by_tau_table(f"main_{metric.name}", title, per_tau, means, "label", order, metric.name, note))
     else:
         title = f"Mean scores over the test sequences of {rep.test_name} (group 'main')"
         rep.table(T.mean_table("main_mean", title, means, "label", order, note + " " + MEAN_NOTE))

@@ -29,11 +29,9 @@ import pandas as pd
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.metrics import METRICS
 from bench_deblur.progress import progress_bar
 
-METRICS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "temporal": ("temporal error (lower is better)", 4)}
-"""metric -> (display name, digits shown)."""
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "temporal": False}
 MEAN_TOLERANCE = 1e-6
 """Relative difference allowed between a run's ``mean`` and the mean of its per-tau scores (float rounding)."""
 SAMPLE_IMAGES = ("blurry", "output", "sharp")
@@ -45,7 +43,7 @@ class BadRun(Exception):
 
 @dataclass
 class Sequence:
-    """Scores of one test sequence: PSNR / SSIM / temporal (NaN where absent) and per-frame PSNR if recorded."""
+    """Scores of one test sequence: every metric (NaN where absent) and per-frame PSNR if recorded."""
 
     scores: dict[str, float]
     psnr_frames: np.ndarray | None = None
@@ -147,9 +145,10 @@ def _num(value: Any, where: str) -> float:
 
 
 def _scores(d: Any, where: Path, name: str) -> dict[str, float]:
-    """PSNR and SSIM must be present; temporal may be null (1-frame sequences)."""
-    _need(d, "psnr", where)
-    _need(d, "ssim", where)
+    """Every metric's score (NaN where absent or null); the ``required`` ones must be present."""
+    for metric in METRICS.values():
+        if metric.required:
+            _need(d, metric.name, where)
     return {k: _num(d.get(k), f"{where}: {name}.{k}") for k in METRICS}
 
 

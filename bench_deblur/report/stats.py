@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench_deblur.report.load import METRICS, Run
+from bench_deblur.metrics import METRICS
+from bench_deblur.report.load import Run
 
 PAIRED_METHOD = (
     "Paired differences: A - B on the same test sequence (one (τ, scene) pair) and the same training seed (which "

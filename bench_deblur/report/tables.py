@@ -3,7 +3,7 @@
 A ``Table`` holds the strings shown in the report (``display``), the numbers behind
 them (``data``, written as CSV), which cells are bold and where a rule separates
 the blurry-input floor from the models. Score tables bold the best value of each
-column (highest PSNR / SSIM, lowest temporal error) and rank model rows best first;
+column (the highest, or the lowest for a metric where lower is better) and rank model rows best first;
 the blurry input (which is what the ``identity`` model outputs) is the one floor row.
 """
 
@@ -17,21 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from baselines.placements import DTB_PLACEMENTS
 from bench_deblur.config import RUNTIME_SIZES
-from bench_deblur.report.load import HIGHER_IS_BETTER, METRICS, Run
+from bench_deblur.metrics import METRICS
+from bench_deblur.report.load import Run
 from bench_deblur.report.stats import BLURRY_INPUT, PairedCI, ci95, paired, summary
 
 BLURRY = "blurry input (identity floor)"
 IDENTITY = "identity"
 SIZES = tuple(f"{w}x{h}" for w, h in RUNTIME_SIZES)
-PLACEMENTS = {
-    "none": "none (STRCNN, no DTB)",
-    "mid_encoder": "mid-encoder",
-    "after_encoder": "after encoder (paper)",
-    "mid_decoder": "mid-decoder",
-    "after_decoder": "after decoder",
-}
-"""DTB placements in architectural order (input to output), with the labels shown."""
+PLACEMENTS = {p.name: p.label for p in DTB_PLACEMENTS}
+"""DTB placements in architectural order (input to output), with the labels shown (``baselines/placements.py``)."""
 
 
 @dataclass
@@ -221,7 +217,7 @@ def by_tau_table(
     PSNR tables add the gain over the blurry input. ``per_tau`` and ``means`` may
     include ``identity`` runs: they give the floor row, not a row of their own.
     """
-    digits = METRICS[metric][1]
+    digits = METRICS[metric].digits
     models_tau = per_tau[per_tau["model"] != IDENTITY]
     models_mean = means[means["model"] != IDENTITY]
     by_tau, mean = summary(models_tau, [key, "tau"], metric), summary(models_mean, [key], metric)
@@ -246,7 +242,7 @@ def by_tau_table(
     rows.append({key: BLURRY, **{c: fmt(v, math.nan, 2 if c.startswith("gain") else digits) for c, v in floor.items()}})
     rows[-1]["seeds"] = "—"
     numbers.append(floor)
-    higher = {c: True if c.startswith("gain") else HIGHER_IS_BETTER[metric] for c in cols}
+    higher = {c: True if c.startswith("gain") else METRICS[metric].higher_is_better for c in cols}
     bold = bold_best(
         pd.DataFrame(numbers, columns=cols), higher, {c: 2 if c.startswith("gain") else digits for c in cols}
     )
@@ -273,8 +269,8 @@ def mean_table(
     The table for test sets without blur lengths (the public datasets), with the CIs of ``by_tau_table``.
     """
     models = means[means["model"] != IDENTITY]
-    columns = {m: METRICS[m][0] for m in METRICS} | {"gain": "gain over blurry (dB)"}
-    digits = {m: METRICS[m][1] for m in METRICS} | {"gain": 2}
+    columns = {m.name: m.label for m in METRICS.values()} | {"gain": "gain over blurry (dB)"}
+    digits = {m.name: m.digits for m in METRICS.values()} | {"gain": 2}
     summaries = {m: summary(models, [key], m) for m in columns}
     rows, numbers = [], []
     for k in order:
@@ -286,7 +282,7 @@ def mean_table(
     floor["gain"] = 0.0
     rows.append({key: BLURRY, **{columns[m]: fmt(v, math.nan, digits[m]) for m, v in floor.items()}, "seeds": "—"})
     numbers.append({columns[m]: v for m, v in floor.items()})
-    higher = {columns[m]: HIGHER_IS_BETTER.get(m, True) for m in columns}
+    higher = {columns[m]: METRICS[m].higher_is_better if m in METRICS else True for m in columns}
     bold = bold_best(pd.DataFrame(numbers, columns=list(columns.values())), higher, {columns[m]: digits[m] for m in columns})
     display = pd.DataFrame(rows).rename(columns={"label": "model", "variant": "DTB placement"})
     data = pd.concat([summaries[m].assign(metric=m) for m in columns]
@@ -301,12 +297,12 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
     rows_ = seq_rows[seq_rows["model"] != IDENTITY]  # the identity model is the blurry-input column
     data = (
         rows_.groupby(["tau", "sequence", "label"], sort=True)
-        .agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), temporal=("temporal", "mean"), seeds=("seed", "nunique"))
+        .agg(**{m: (m, "mean") for m in METRICS}, seeds=("seed", "nunique"))
         .reset_index()
     )
     blurry = (
         seq_rows.groupby(["tau", "sequence"], sort=True)
-        .agg(psnr=("blurry_psnr", "mean"), ssim=("blurry_ssim", "mean"), temporal=("blurry_temporal", "mean"))
+        .agg(**{m: (f"blurry_{m}", "mean") for m in METRICS})
         .reset_index()
         .assign(label=BLURRY, seeds=0)
     )
@@ -335,7 +331,7 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
         f"{group}_per_sequence",
         f"PSNR (dB) per test sequence (group '{group}')",
         display,
-        data[["tau", "sequence", "label", "psnr", "ssim", "temporal", "seeds"]].rename(
+        data[["tau", "sequence", "label", *METRICS, "seeds"]].rename(
             columns={} if split == "τ" else {"tau": "split"}
         ),
         note,
@@ -346,31 +342,31 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
 def paired_table(
     seq_rows: pd.DataFrame, group: str, key: str, comparisons: list[tuple[str, Any]], shown: dict | None = None
 ) -> Table | None:
-    """Paired differences (A - B, 95% CI; see ``stats``) of PSNR and SSIM for each (A, B) in ``comparisons``.
+    """Paired differences (A - B, 95% CI; see ``stats``) of the ``paired`` metrics for each (A, B) in ``comparisons``.
 
     B is a row value of ``key`` or ``BLURRY_INPUT``. Cells whose CI excludes 0 are bold.
     """
     shown = shown or {}
     rows, data, bold = [], [], set()
     for a, b in comparisons:
-        results = {metric: paired(seq_rows, key, a, b, metric) for metric in ("psnr", "ssim")}
-        if results["psnr"] is None:
+        results = {m.name: paired(seq_rows, key, a, b, m.name) for m in METRICS.values() if m.paired}
+        res = results["psnr"]  # the pairs are PSNR's
+        if res is None:
             continue
         name_b = BLURRY if b is BLURRY_INPUT else shown.get(b, b)
         row = {"comparison (A - B)": f"{shown.get(a, a)} - {name_b}"}
         excl = []
-        for metric, res in results.items():
-            digits, unit = (2, " dB") if metric == "psnr" else (4, "")
-            col = f"Δ {METRICS[metric][0]} [95% CI]"
-            if res is None:
+        for name, diff in results.items():
+            metric = METRICS[name]
+            col = f"Δ {metric.label} [95% CI]"
+            if diff is None:
                 row[col] = "—"
                 continue
-            row[col] = ci_text(res, digits, unit)
-            if res.excludes_zero:
+            row[col] = ci_text(diff, metric.digits, f" {metric.unit}" if metric.unit else "")
+            if diff.excludes_zero:
                 bold.add((len(rows), col))
-                excl.append(metric.upper())
-            data.append({"a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, "metric": metric, **ci_record(res)})
-        res = results["psnr"]
+                excl.append(metric.title)
+            data.append({"a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, "metric": name, **ci_record(diff)})
         row["pairs (seeds x sequences)"] = f"{res.pairs} ({res.seeds} x {res.sequences})"
         row["CI excludes 0"] = ", ".join(excl) or "no"
         rows.append(row)
