@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_cli_errors import frames, sequence
 
-from bench_deblur import cli, fileio
+from bench_deblur import fileio, parallel
 from bench_deblur.cli import main
 from bench_deblur.registry import build_model
 from bench_deblur.report import document
@@ -293,6 +293,15 @@ def test_empty_or_text_png_says_so(tmp_path, identity, capsys, content, words, a
     assert "pip install" not in line and "backend" not in line
 
 
+@pytest.mark.parametrize("content,words", [(b"", ["empty file"]), (b"just some text\n", ["not an image"]),
+                                           (b"\x89PNG\r\n\x1a\n\x00\x00\x00", ["cannot read image"])])
+def test_an_empty_or_text_frame_deep_in_a_dataset_says_so(tmp_path, capsys, content, words):
+    bad = sequence(tmp_path / "clips") / "seq" / "sharp" / "000001.png"
+    bad.write_bytes(content)
+    line = one_line_error(capsys, run_cli(["evaluate", "identity", "--data", tmp_path / "clips"]), str(bad), *words)
+    assert "pip install" not in line and "backend" not in line and "codec" not in line
+
+
 # 3. SIGTERM is Ctrl-C
 
 
@@ -315,8 +324,6 @@ def test_sigterm_during_deblur_leaves_no_temporary_file(tmp_path, identity, clip
 
 
 def test_sigterm_is_forwarded_to_pool_workers_as_an_interrupt():
-    from bench_deblur import parallel
-
     assert signal.getsignal(signal.SIGTERM) is not parallel._interrupt
     with pytest.raises(KeyboardInterrupt):
         parallel._interrupt(signal.SIGTERM, None)
@@ -346,6 +353,3 @@ def test_jobs_is_capped_at_the_runs_and_warns_above_the_cores(tmp_path, capsys, 
     assert run_cli(["run", "--preset", "smoke", "--data", "d", "--no-report", "--jobs", "2"]) == 0
     assert seen["jobs"] == 2 and "--jobs" not in capsys.readouterr().err
 
-
-def test_cli_module_keeps_sigterm_handler_local():
-    assert signal.getsignal(signal.SIGTERM) is not cli._on_sigterm
