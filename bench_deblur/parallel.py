@@ -162,7 +162,8 @@ def imap(fn: Callable[..., Any], calls: Iterable[tuple], jobs: int, *, ordered: 
 
 
 def start_training_worker(env: dict[str, str]) -> None:
-    """Set the thread counts (``thread_env``), then import TensorFlow (when it is the backend) without its start-up banner."""
+    """A training worker: set the thread counts (``thread_env``), then import TensorFlow (when it is the
+    backend) without its start-up banner."""
     os.environ.update(env)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         from bench_deblur.fileio import stderr_to_devnull
