@@ -13,11 +13,11 @@ import importlib.util
 import json
 import math
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from bench_deblur import parallel
 from bench_deblur.config import MAX_SEED
 from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
 from bench_deblur.errors import UserError
@@ -371,9 +371,7 @@ def _check_frame_sizes(splits: dict, controls: dict, crop_border: int) -> None:
 
 def _jobs(args: argparse.Namespace) -> int:
     """--jobs, else one process with --data-parallel, two on a CPU with two or more cores and one on an accelerator."""
-    from bench_deblur.parallel import resolve_jobs
-
-    return resolve_jobs(1 if args.jobs is None and args.data_parallel else args.jobs)
+    return parallel.resolve_jobs(1 if args.jobs is None and args.data_parallel else args.jobs)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -593,35 +591,11 @@ def _where(args: argparse.Namespace) -> str:
     return os.getcwd()
 
 
-def _on_sigterm(signum, frame) -> None:
-    """SIGTERM is handled as Ctrl-C is: ``KeyboardInterrupt`` unwinds, so temporary files are cleaned up."""
-    _TERMINATED.append(signum)
-    raise KeyboardInterrupt
-
-
-_TERMINATED: list[int] = []
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Install ``_on_sigterm`` meanwhile (only the main thread may set a handler)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _WHERE.clear()
-    _TERMINATED.clear()
-    with _sigterm_as_interrupt():
+    with parallel.sigterm_as_interrupt():  # temporary files are cleaned up, as after Ctrl-C
         return _main(args)
 
 
@@ -640,8 +614,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"error: {exc.filename or _where(args)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{'terminated' if _TERMINATED else 'interrupted'}; everything already written is kept", file=sys.stderr)
-        return 143 if _TERMINATED else 130
+        terminated = parallel.terminated()
+        print(f"{'terminated' if terminated else 'interrupted'}; everything already written is kept", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

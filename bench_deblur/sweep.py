@@ -132,7 +132,9 @@ def execute(
         raise UserError(f"--executor {executor!r}: expected local or ray")
     if jobs > 1:
         calls = [(to_dict(run), str(results), data, deadline, False) for run in todo]
-        for i, (rid, state) in enumerate(parallel.imap_unordered(_task, calls, jobs), 1):
+        for i, (rid, state) in enumerate(parallel.imap(
+                _task, calls, jobs, ordered=False, initializer=parallel.start_training_worker,
+                initargs=(parallel.thread_env(jobs),)), 1):
             status[rid] = state
             if progress:
                 print(f"[{i}/{len(todo)}] {rid}: {state}", flush=True)

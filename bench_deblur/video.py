@@ -57,7 +57,8 @@ import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from bench_deblur.datasets import read_frame
-from bench_deblur.errors import UserError
+from bench_deblur.datasets.frames import unreadable_image
+from bench_deblur.errors import UserError, first_line
 from bench_deblur.fileio import atomic_path, write_json
 from bench_deblur.progress import progress_bar
 
@@ -98,11 +99,6 @@ def to_uint8(frame: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(frame, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _natural_key(path: Path) -> list:
     """Sort frame2 before frame10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
@@ -119,7 +115,7 @@ def _guarded(frames: Generator, path: Path, expected: str) -> Iterator:
             except UserError:
                 raise
             except Exception as exc:  # decoders raise OSError, ValueError, struct.error, ...; all mean a bad file.
-                raise UserError(f"{path}: {expected} ({_first_line(exc)})") from None
+                raise UserError(f"{path}: {expected} ({first_line(exc)})") from None
             yield item
     finally:
         frames.close()
@@ -149,19 +145,10 @@ def _image_plugin(path: Path) -> str:
 
 def image_shape(file: Path) -> tuple[int, ...]:
     """An image file's array shape from its header; an empty or non-image file is a one-line ``UserError``."""
-    head = b""
     try:
-        if file.stat().st_size == 0:
-            raise UserError(f"{file}: empty file (0 bytes); expected an image")
-        with open(file, "rb") as f:
-            head = f.read(16)
         return iio.improps(file, index=0, plugin=_image_plugin(file)).shape
-    except UserError:
-        raise
-    except Exception as exc:
-        if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
-            raise UserError(f"{file}: not an image (the file holds text); expected an image file") from None
-        raise UserError(f"{file}: not a readable image ({_first_line(exc)})") from None
+    except Exception as exc:  # decoders raise many types; all mean "not a readable image"
+        raise unreadable_image(file, exc) from None
 
 
 def _image_source(files: list[Path]) -> Source:
@@ -186,7 +173,7 @@ def _gif_source(path: Path) -> Source:
         meta = iio.immeta(path, index=0, plugin="pillow")
         total = iio.improps(path, index=..., plugin="pillow").n_images
     except Exception as exc:
-        raise UserError(f"{path}: not a readable GIF ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a readable GIF ({first_line(exc)})") from None
     duration = meta.get("duration")
 
     def read() -> Iterator[tuple[np.ndarray, float | None]]:
@@ -202,7 +189,7 @@ def _video_source(path: Path) -> Source:
     try:
         meta = iio.immeta(path, plugin="FFMPEG")
     except Exception as exc:
-        raise UserError(f"{path}: not a readable video or image ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a readable video or image ({first_line(exc)})") from None
     fps = meta.get("fps")
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
     duration = meta.get("duration")
@@ -428,7 +415,7 @@ def load_for_inference(model: str, dtype: str = "float32"):
     try:
         keras.ops.convert_to_numpy(Streamer(net).step_fn(window, None)[0])
     except Exception as exc:  # each backend reports a missing low-precision kernel differently
-        raise UserError(f"--dtype {dtype}: the {keras.backend.backend()} backend cannot run {model} in {dtype} here ({_first_line(exc)})") from None
+        raise UserError(f"--dtype {dtype}: the {keras.backend.backend()} backend cannot run {model} in {dtype} here ({first_line(exc)})") from None
     return net
 
 
@@ -508,7 +495,7 @@ def deblur_video(
             if not written:
                 raise UserError(f"{input}: no frames could be read; expected a video with at least one frame")
     except OSError as exc:
-        raise UserError(f"{output}: could not write ({_first_line(exc)})") from None
+        raise UserError(f"{output}: could not write ({first_line(exc)})") from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return {

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_deblur.datasets.table import LAYOUTS, SHAPES, listing
-from bench_deblur.errors import UserError
+from bench_deblur.errors import UserError, first_line
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 FLOAT_SLACK = 0.5 / 255
@@ -111,7 +111,7 @@ def read_frame(path: Path) -> np.ndarray:
             warnings.simplefilter("ignore", DeprecationWarning)
             image = iio.imread(path)
     except Exception as exc:  # decoders raise many types; all mean "not a readable image"
-        raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+        raise unreadable_image(path, exc) from None
     if image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4):
         raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
     if image.ndim not in (2, 3):
@@ -132,6 +132,25 @@ def read_frame(path: Path) -> np.ndarray:
     if is_float:
         _check_float_range(path, image)
     return np.clip(image, 0, 1)
+
+
+def unreadable_image(path: Path, exc: Exception) -> UserError:
+    """The one-line error for an image file a decoder refused: empty, text, or the decoder's first line.
+
+    Why: imageio answers an empty or text file with the plugins it lacks (video codecs to pip install).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        head = None
+    if head == b"":
+        reason = "empty file, 0 bytes"
+    elif head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        reason = "not an image: the file holds text"
+    else:
+        reason = first_line(exc)
+    return UserError(f"{path}: cannot read image ({reason}); expected an image file")
 
 
 def _cmyk_as_rgb(path: Path, image: np.ndarray) -> np.ndarray:

@@ -26,11 +26,9 @@ the split (``*_photo_fraction``), so every training scene is a new image.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import re
 import shutil
 from pathlib import Path
@@ -40,6 +38,7 @@ import imageio.v3 as iio
 import numpy as np
 from tqdm import tqdm
 
+from bench_deblur import parallel
 from bench_deblur.config import SynthConfig
 from bench_deblur.datasets.layouts import MANIFEST
 from bench_deblur.errors import UserError
@@ -267,23 +266,12 @@ def frame_count(windows: dict[str, dict]) -> int:
 
 def _render_all(root: Path, cfg: SynthConfig, jobs: list, workers: int, bar: tqdm):
     """Yield each job's records in plan order, rendering in ``workers`` spawned processes."""
-    if workers <= 1:
-        for scene, windows in jobs:
-            yield render_sequence(root, cfg, scene, windows)
-            bar.update(frame_count(windows))
-        return
-    # spawn, not fork: the caller may already hold TensorFlow's threads, which fork would copy half-alive.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(render_sequence, root, cfg, scene, windows) for scene, windows in jobs]
-        try:
-            for future, (_, windows) in zip(futures, jobs):
-                yield future.result()
-                bar.update(frame_count(windows))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    calls = [(root, cfg, scene, windows) for scene, windows in jobs]
+    records = (parallel.imap(render_sequence, calls, workers, ordered=True) if workers > 1
+               else (render_sequence(*call) for call in calls))
+    for record, (_, windows) in zip(records, jobs):
+        yield record
+        bar.update(frame_count(windows))
 
 
 def render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[str, dict]) -> dict:
