@@ -199,14 +199,17 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from bench_deblur.config import ModelConfig, RunConfig
+    from dataclasses import replace
+
+    from bench_deblur.config import RunConfig
     from bench_deblur.runner import run_one
     from bench_deblur.sweep import check_runs
 
     _distribute(args)
     spec, train_cfg = _train_config(args)
-    width = args.width if args.width is not None else spec.width
-    model = ModelConfig(args.model, m=args.m, width=width, global_skip=args.global_skip or spec.global_skip, kwargs=dict(args.option))
+    model = spec.model(args.model, args.m, **dict(args.option))  # the preset's size of this model, then the options
+    model = replace(model, width=args.width if args.width is not None else model.width,
+                    global_skip=args.global_skip or spec.global_skip)
     run = RunConfig(
         run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
@@ -518,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)")
     _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
-    p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
+    p.add_argument("--width", type=float, help="width multiplier (default: the preset's for this model)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
     p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")

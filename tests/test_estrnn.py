@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from baselines.base import Streamer
+from bench_deblur.config import preset
 from bench_deblur.cost import count_macs
 from bench_deblur.errors import UserError
 from bench_deblur.registry import (
@@ -141,6 +142,21 @@ def test_every_layer_has_a_mac_rule():
         warnings.simplefilter("error")
         cost = count_macs(model, 16, 16)
     assert cost["macs"] > 0 and not cost["uncounted"]
+
+
+@pytest.mark.parametrize("m", [0, 1, 2])
+def test_mac_count_is_one_cell_pass_per_frame(m):
+    """The steady state: the m passes that prime the look-ahead buffer are paid once per video, not per frame."""
+    h, w = 16, 24
+    by_layer = count_macs(tiny(m=m), h, w)["by_layer"]
+    assert by_layer["conv_in"] == h * w * 4 * 5 * 5 * 3  # 4 base channels (width 0.125), one 5x5 conv over RGB
+
+
+def test_cpu_preset_sizes_estrnn_like_strcnn_dtb():
+    """The cpu preset's estrnn (width 0.3125, 15 RDBs) costs within 5% of strcnn_dtb's MACs per frame at 64x64."""
+    spec = preset("cpu")
+    macs = {name: count_macs(spec.model(name, 1).build(), 64, 64)["macs"] for name in ("estrnn", "strcnn_dtb")}
+    assert abs(macs["estrnn"] / macs["strcnn_dtb"] - 1) < 0.05
 
 
 @pytest.mark.parametrize("option", [{"past_frames": -1}, {"n_blocks": 0}, {"n_blocks": 1.5}])
