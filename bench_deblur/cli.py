@@ -160,12 +160,17 @@ def _distribute(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
+    from bench_deblur.cost import count_macs
     from bench_deblur.registry import build_model, model_description, model_names
 
-    rows = [(name, build_model(name, m=1, width=args.width).count_params(), model_description(name)) for name in model_names()]
-    print(f"{'model':<14} {'params (m=1, width ' + str(args.width) + ')':>26}  description")
-    for name, params, text in rows:
-        print(f"{name:<14} {params:>26,}  {text}")
+    rows = []
+    for name in model_names():
+        model = build_model(name, m=args.m, width=args.width)
+        rows.append((name, model.count_params(), count_macs(model, 720, 1280)["gmacs"], model_description(name)))
+    print(f"models at m={args.m}, width {args.width}; GMACs per 1280x720 output frame (steady state, biases not counted)")
+    print(f"{'model':<14} {'params':>12} {'GMACs':>8}  description")
+    for name, params, gmacs, text in rows:
+        print(f"{name:<14} {params:>12,} {gmacs:>8.1f}  {text}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -499,8 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="reports root (default: reports)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("models", help="list registered models with their parameter counts at m=1")
+    p = sub.add_parser("models", help="list registered models with their parameter counts and GMACs per 720p frame")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)")
+    p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("data", help="synthesise a preset's high-frame-rate dataset (Eq. 1 blur)")
