@@ -20,10 +20,10 @@ def conv(filters: int, kernel: int, name: str, stride: int = 1, relu: bool = Tru
                          kernel_initializer=init, name=name)
 
 
-def rgb_conv(name: str, zero_init: bool) -> layers.Conv2D:
-    """The last conv, to RGB. Zero-initialised under the global skip, so training starts at the
-    identity floor (output = blurry centre frame) instead of below it."""
-    return conv(3, 3, name, relu=False, init="zeros" if zero_init else "glorot_uniform")
+def rgb_conv(name: str, zero_init: bool, kernel: int = 3) -> layers.Conv2D:
+    """The last conv, to RGB (3x3 unless ``kernel`` says otherwise). Zero-initialised under the global
+    skip, so training starts at the identity floor (output = blurry centre frame) instead of below it."""
+    return conv(3, kernel, name, relu=False, init="zeros" if zero_init else "glorot_uniform")
 
 
 def feature_conv(filters: int) -> layers.Conv2D:

@@ -159,12 +159,17 @@ def _distribute(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
+    from bench_deblur.cost import count_macs
     from bench_deblur.registry import build_model, model_description, model_names
 
-    rows = [(name, build_model(name, m=1, width=args.width).count_params(), model_description(name)) for name in model_names()]
-    print(f"{'model':<14} {'params (m=1, width ' + str(args.width) + ')':>26}  description")
-    for name, params, text in rows:
-        print(f"{name:<14} {params:>26,}  {text}")
+    rows = []
+    for name in model_names():
+        model = build_model(name, m=args.m, width=args.width)
+        rows.append((name, model.count_params(), count_macs(model, 720, 1280)["gmacs"], model_description(name)))
+    print(f"models at m={args.m}, width {args.width}; GMACs per 1280x720 output frame (steady state, biases not counted)")
+    print(f"{'model':<14} {'params':>12} {'GMACs':>8}  description")
+    for name, params, gmacs, text in rows:
+        print(f"{name:<14} {params:>12,} {gmacs:>8.1f}  {text}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -198,14 +203,17 @@ def _train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from bench_deblur.config import ModelConfig, RunConfig
+    from dataclasses import replace
+
+    from bench_deblur.config import RunConfig
     from bench_deblur.runner import run_one
     from bench_deblur.sweep import check_runs
 
     _distribute(args)
     spec, train_cfg = _train_config(args)
-    width = args.width if args.width is not None else spec.width
-    model = ModelConfig(args.model, m=args.m, width=width, global_skip=args.global_skip or spec.global_skip, kwargs=dict(args.option))
+    model = spec.model(args.model, args.m, **dict(args.option))  # the preset's size of this model, then the options
+    model = replace(model, width=args.width if args.width is not None else model.width,
+                    global_skip=args.global_skip or spec.global_skip)
     run = RunConfig(
         run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
@@ -500,8 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="reports root (default: reports)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("models", help="list registered models with their parameter counts at m=1")
+    p = sub.add_parser("models", help="list registered models with their parameter counts and GMACs per 720p frame")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)")
+    p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("data", help="synthesise a preset's high-frame-rate dataset (Eq. 1 blur)")
@@ -522,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="quick", help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)")
     _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
-    p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
+    p.add_argument("--width", type=float, help="width multiplier (default: the preset's for this model)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
     p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")

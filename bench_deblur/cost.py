@@ -102,20 +102,23 @@ def _named_sublayers(root: layers.Layer) -> list[tuple[str, layers.Layer]]:
     return found
 
 
-def _step_and_input(model: Any) -> tuple[layers.Layer, Callable, int]:
-    """The layer tree to instrument, one step of it as a function of the input, and input channels."""
+def _step_and_input(model: Any) -> tuple[layers.Layer, Callable, Callable, int]:
+    """The layer tree to instrument, the state a video starts from (a function of the first input), one step
+    as a function of an input and a state, and input channels."""
     if hasattr(model, "cell"):
         cell = model.cell
-        return cell, lambda window: cell(window, cell.get_initial_state_like(window)), 3 * (2 * model.m + 1)
+        return cell, cell.get_initial_state_like, cell, 3 * (2 * model.m + 1)
     if isinstance(model, keras.Model) and model.inputs:
-        return model, lambda x: model(x), int(model.inputs[0].shape[-1])
+        return model, lambda x: None, lambda x, _: model(x), int(model.inputs[0].shape[-1])
     raise TypeError("expected a DeblurNet (with .cell and .m) or a built functional/Sequential keras.Model")
 
 
 def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
     """MACs per output frame at ``height`` x ``width``: one cell step (or one forward pass), batch 1.
 
-    Counted rule by rule from the input/output shapes each sublayer sees while one
+    The steady state: the initial state (``get_initial_state_like``) is made before counting starts,
+    since a video pays for it once, not per frame (a cell that primes a look-ahead buffer there, as
+    ESTRNN does, would otherwise be charged those passes on every frame). Counted rule by rule from the input/output shapes each sublayer sees while one
     step runs symbolically (no arithmetic, so 720p costs nothing):
     Conv2D = Hout*Wout*Cout*kh*kw*Cin/groups; Conv2DTranspose = Hin*Win*Cin*kh*kw*Cout;
     element-wise layers (Add, Multiply, ReLU, Activation, ...) and fused non-linear
@@ -124,24 +127,32 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
     (concatenation, padding, slicing) and raw ops outside layers are not counted;
     leaf layers the rules do not know are listed under "uncounted".
     """
-    root, step, channels = _step_and_input(model)
+    root, start, step, channels = _step_and_input(model)
     named = _named_sublayers(root)
     calls: list[tuple[str, layers.Layer, list, list]] = []
+    counting = False
 
     def instrument(path: str, layer: layers.Layer) -> None:
         original = layer.call
 
         def call(*args, **kwargs):
             out = original(*args, **kwargs)
-            calls.append((path, layer, _shapes((args, kwargs)), _shapes(out)))
+            if counting:
+                calls.append((path, layer, _shapes((args, kwargs)), _shapes(out)))
             return out
 
         layer.call = call
 
+    def steady_step(x):
+        nonlocal counting
+        states = start(x)
+        counting = True
+        return step(x, states)
+
     for path, layer in named:
         instrument(path, layer)
     try:
-        _Probe(step).compute_output_spec(keras.KerasTensor((1, height, width, channels)))
+        _Probe(steady_step).compute_output_spec(keras.KerasTensor((1, height, width, channels)))
     finally:
         for _, layer in named:
             del layer.call  # the instance attribute; the class's call is visible again

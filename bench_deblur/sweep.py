@@ -52,11 +52,16 @@ def resolve(spec: SweepSpec) -> SweepSpec:
 def expand(spec: SweepSpec) -> list[RunConfig]:
     """All runs of a sweep, each once, with the report groups it belongs to."""
     spec = resolve(spec)
+    unknown = sorted(set(spec.model_options) - set(model_names()))
+    if unknown:
+        raise UserError(f"model_options: unknown model(s) {', '.join(unknown)}; expected registered names "
+                        f"({', '.join(model_names())})")
     runs: dict[str, RunConfig] = {}
 
     def add(name: str, m: int, seed: int, group: str, variant: str | None = None, runtime: bool = False,
             ablation: bool = False, **kwargs) -> None:
-        model = ModelConfig(name, m=m, width=spec.width, global_skip=spec.global_skip, kwargs=non_default_kwargs(name, kwargs))
+        model = spec.model(name, m, **kwargs)
+        model.kwargs = non_default_kwargs(name, model.kwargs)
         rid = run_id(model, seed)
         run = runs.setdefault(rid, RunConfig(
             run_id=rid, preset=spec.preset, model=model, train=dataclasses.replace(spec.train), synth=spec.synth,

@@ -102,6 +102,26 @@ def test_hand_count_recurrent_cell():
     assert out["uncounted"] == ["cat"]
 
 
+class PrimingCell(ToyCell):
+    """Like ToyCell, but its initial state runs layers of the cell, as a look-ahead buffer is primed once per video."""
+
+    def get_initial_state_like(self, window):
+        return [self.shared(self.shared(self.enc(window)))]
+
+
+class PrimingNet(ToyNet):
+    def __init__(self):
+        self.m = 1
+        self.cell = PrimingCell()
+        window = np.zeros((1, 8, 8, 9), "float32")
+        self.cell(window, self.cell.get_initial_state_like(window))
+
+
+def test_initial_state_is_not_counted_per_frame():
+    """The steady state per output frame: work done once per video in get_initial_state_like is left out."""
+    assert cost.count_macs(PrimingNet(), 8, 12) == cost.count_macs(ToyNet(), 8, 12)
+
+
 class Pending:
     """A result an asynchronous device finishes only `delay` seconds after the step returned."""
 

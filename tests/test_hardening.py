@@ -161,6 +161,11 @@ SPEC_CASES = [
     ("unknown placement", lambda d: d.update(placements=["nowhere"]), ["placement", "nowhere"]),
     ("synth size a string", lambda d: d["synth"].update(height="big"), ["height", "big"]),
     ("eval_max_frames zero", lambda d: d.update(eval_max_frames=0), ["eval_max_frames"]),
+    ("model_options a list", lambda d: d.update(model_options=["estrnn"]), ["model_options"]),
+    ("model_options width zero", lambda d: d.update(model_options={"estrnn": {"width": 0}}), ["model_options", "width"]),
+    ("model_options sets m", lambda d: d.update(model_options={"estrnn": {"m": 2}}), ["model_options", "m"]),
+    ("model_options unknown model", lambda d: d.update(model_options={"estrn": {"width": 0.5}}), ["model_options", "estrn"]),
+    ("model_options unknown option", lambda d: d.update(model_options={"cnn": {"depth": 3}}), ["cnn", "depth"]),
 ]
 
 

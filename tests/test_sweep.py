@@ -60,6 +60,32 @@ def test_sweep_spec_round_trips_through_json():
     assert sweep_from_dict(json.loads(json.dumps(to_dict(spec)))) == spec
 
 
+def test_model_options_size_one_model_and_default_to_none():
+    """``model_options`` gives one model its own width and options; older sweep.json files without it still load."""
+    runs = {r.run_id: r for r in expand(preset("cpu"))}
+    estrnn = [r for r in runs.values() if r.model.name == "estrnn"]
+    assert len(estrnn) == 5 and {(r.model.width, tuple(r.model.kwargs.items())) for r in estrnn} == {(0.3125, (("n_blocks", 15),))}
+    assert estrnn[0].run_id.startswith("estrnn-m1-n_blocks_15-s")
+    assert {r.model.width for r in runs.values() if r.model.name != "estrnn"} == {0.25}
+    spec = preset("cpu")
+    assert sweep_from_dict(json.loads(json.dumps(to_dict(spec)))) == spec
+    old = to_dict(spec)
+    del old["model_options"]
+    assert sweep_from_dict(old).model_options == {}
+    # Options given for one run win over the preset's; the preset's width stays unless replaced.
+    model = spec.model("estrnn", 2, n_blocks=3)
+    assert (model.m, model.width, model.kwargs, model.global_skip) == (2, 0.3125, {"n_blocks": 3}, True)
+    assert spec.model("cnn", 1).width == 0.25 and spec.model("cnn", 1).kwargs == {}
+
+
+def test_estrnn_is_in_every_main_comparison_but_quick():
+    """quick lists its main models until ESTRNN's cost there is timed (the preset must stay within 15 min on 2 cores)."""
+    for name in ("smoke", "cpu", "full", "paper"):
+        seeds = {r.seed for r in expand(preset(name)) if r.model.name == "estrnn" and "main" in r.groups}
+        assert len(seeds) >= 3, name
+    assert not [r for r in expand(preset("quick")) if r.model.name == "estrnn"]
+
+
 def test_lock_keeps_a_second_process_off_a_run(tmp_path):
     code = "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
     (tmp_path / "run").mkdir()

@@ -375,6 +375,12 @@ def _paper_section(rep: _Report, paper: dict) -> None:
         + ", ".join(f"{v} fps at {k}" for k, v in speed["fps"].items())
         + "."
     )
+    for other in paper.get("other_papers", []):
+        table = T.other_paper_table(other, means, main)
+        if table is not None:
+            rep.doc.h(3, f"{other['citation']['short']}: their {other['dataset']} numbers (their data and protocol)")
+            rep.doc.p(f"From {other['citation']['short']}: {other['citation']['title']} ({other['citation']['venue']}).")
+            rep.table(table)
 
 
 def _finding(row: pd.Series) -> str:

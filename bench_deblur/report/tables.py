@@ -517,13 +517,67 @@ def cost_table(runs: list[Run], order: list[str]) -> Table:
 
 
 def paper_labels(names: dict[str, str], runs: list[Run]) -> dict[str, str]:
-    """Registry name of each paper model -> the label of our run of it with default options, as in the paper."""
+    """Registry name of each paper model -> the label of our run of it with default options, as in the paper;
+    else of its only configuration (a preset may size one model apart: ``model_options``)."""
     out = {}
     for name in names:
         labels = sorted({r.label for r in runs if r.model == name and not r.config["model"].get("kwargs")})
-        if labels:
-            out[name] = labels[0]
+        sized = sorted({r.label for r in runs if r.model == name})
+        if labels or len(sized) == 1:
+            out[name] = (labels or sized)[0]
     return out
+
+
+def other_paper_table(other: dict, main_means: pd.DataFrame, main: list[Run]) -> Table | None:
+    """Another paper's table (``other_papers`` in paper_results.json) beside ours: their PSNR per setting and
+    their gain over the reference model, our mean PSNR and our gain. None unless the main group has every
+    model the table maps, since the point is to read their gaps beside ours."""
+    names = other["models"]  # registry name -> their name
+    labels = paper_labels(names, main)
+    if set(labels) != set(names):
+        return None
+    columns, values = other["psnr"]["columns"], other["psnr"]["values"]
+    ours = {name: ci95(main_means.loc[main_means["label"] == labels[name], "psnr"]) for name in names}
+    theirs = {their: name for name, their in names.items()}
+    ref, at = other["reference"], other["gain_at"]
+    rows = []
+    for model, scores in values.items():
+        name = theirs.get(model)
+        mean, half, n = ours[name] if name else (math.nan, math.nan, 0)
+        rows.append({
+            "model": model,
+            "ours_label": labels.get(name, ""),
+            **{f"their_psnr_{c}": scores.get(c, math.nan) for c in columns},
+            f"their_gain_over_{names[ref]}_{at}": scores.get(at, math.nan) - values[names[ref]][at],
+            "ours_psnr": mean,
+            "ours_ci95": half,
+            "ours_seeds": n,
+            "ours_gain": mean - ours[ref][0] if name else math.nan,
+        })  # fmt: skip
+    data = pd.DataFrame(rows)
+
+    def number(v: float, text: str = "{:.2f}") -> str:
+        return "—" if math.isnan(v) else text.format(v)
+
+    display = pd.DataFrame({
+        "model (theirs)": data["model"],
+        "ours": data["ours_label"].map(lambda s: s or "—"),
+        **{f"their PSNR, {c} (dB)": data[f"their_psnr_{c}"].map(number) for c in columns},
+        f"their gain over {names[ref]}, {at} (dB)": data[f"their_gain_over_{names[ref]}_{at}"].map(lambda v: number(v, "{:+.2f}")),
+        "ours: PSNR (dB)": [fmt(m, h, 2) for m, h in zip(data["ours_psnr"], data["ours_ci95"])],
+        f"ours: gain over {labels[ref]} (dB)": data["ours_gain"].map(lambda v: number(v, "{:+.2f}")),
+    })  # fmt: skip
+    note = (
+        f"Their numbers: {other['citation']['short']}, on {other['dataset']}. {other['dataset_note']} "
+        f"{other['psnr'].get('note', '')} Ours: this benchmark's main group, mean PSNR over τ, mean ± 95% CI over seeds."
+    ).replace("  ", " ").strip()
+    return Table(
+        f"other_{other['key']}",
+        f"{other['citation']['short']}: their {other['dataset']} data and protocol, beside ours (different datasets)",
+        display,
+        data,
+        note,
+    )
 
 
 def paper_tables(paper: dict, main_means: pd.DataFrame, main: list[Run]) -> list[Table]:
