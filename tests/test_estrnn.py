@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from baselines.base import Streamer
+from bench_deblur.streaming import Streamer
 from bench_deblur.config import preset
 from bench_deblur.cost import count_macs
 from bench_deblur.errors import UserError
