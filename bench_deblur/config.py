@@ -379,6 +379,7 @@ PRESETS: dict[str, SweepSpec] = {
         global_skip=True,
         runtime_frames=2,
         eval_max_frames=6,
+        inputs_models=list(PAPER_MODELS),  # as in every other preset: the inputs table is the paper's question
         model_options={"estrnn": {"n_blocks": 2}},  # a pipeline check needs every layer kind, not 9 of each
     ),
     "quick": SweepSpec(
