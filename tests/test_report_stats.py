@@ -13,7 +13,7 @@ from test_report import fabricate
 from bench_deblur.report import build_report, document, paired_ci95
 from bench_deblur.report.figures import GREY, Palette
 from bench_deblur.report.load import load_runs
-from bench_deblur.report.tables import diff_text, latex_escape
+from bench_deblur.report.tables import BLURRY, Table, diff_text, latex_escape
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +113,23 @@ def test_per_sequence_and_latex_tables(built):
         assert f"tables/{md_file.stem}.tex" in report.read_text()
     tex = (out / "tables" / "main_psnr.tex").read_text()
     assert "strcnn\\_dtb (m=1) & \\textbf{28.20 $\\pm$ 0.50}" in tex
-    assert "\\midrule\nblurry input (identity floor) & 24.00 & 23.50" in tex  # the floor row, after a rule
+    assert "\\midrule blurry input (identity floor) & 24.00 & 23.50" in tex  # the floor row, after a rule
     assert latex_escape("a_b & 5% ± τ") == "a\\_b \\& 5\\% $\\pm$ $\\tau$"
+
+
+def test_styler_tables_keep_bold_rule_and_escapes():
+    """HTML and LaTeX come from pandas' Styler: same cells, bold and rule as the table says, and no random ids."""
+    display = pd.DataFrame({"model": ["a_b <x>", BLURRY], "τ=7": ["1.00 ± 0.10", "2.00"], "mean": [3, "—"]})
+    table = Table("t", "PSNR & τ", display, display, "a note", frozenset({(0, "mean"), (1, "τ=7")}), (1,))
+    tex = table.latex()
+    assert tex == table.latex() and table.html() == table.html()
+    assert "\\caption{PSNR \\& $\\tau$}\n\\label{tab:t}\n\\begin{tabular}{lrr}" in tex
+    assert "model & $\\tau$=7 & mean \\\\\n\\midrule\na\\_b <x> & 1.00 $\\pm$ 0.10 & \\textbf{3} \\\\\n" in tex
+    assert f"\\midrule {BLURRY} & \\textbf{{2.00}} & --- \\\\\n\\bottomrule" in tex
+    page = table.html()
+    assert '<table id="T_t">' in page and "#T_t_row0_col2, #T_t_row1_col1 {\n  font-weight: bold;\n}" in page
+    assert '<td class="data row0 col0" >a_b &lt;x&gt;</td>' in page
+    assert f'<td class="data row1 col0 rule" >{BLURRY}</td>' in page
 
 
 def test_one_colour_per_model_in_every_figure(built):
