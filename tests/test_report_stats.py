@@ -2,7 +2,6 @@
 
 import json
 import math
-import warnings
 
 import pandas as pd
 import pytest
@@ -188,25 +187,20 @@ def test_pngs_are_at_least_150_dpi(built):
         assert im.info["dpi"][0] == pytest.approx(150, abs=1) and im.width >= 1500
 
 
-def test_old_results_still_load(tmp_path):
-    results = fabricate(tmp_path, groups=("main",), old_schema=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # older results are not a problem to warn about
-        report = build_report(results, tmp_path / "out", progress=False)
-    md = report.read_text()
-    assert "Figure 'psnr_vs_frame' skipped: the results record no per-frame PSNR" in md
-    assert "per_tau.*.blurry_sequences" in md
-    assert "strcnn_dtb (m=1) - cnn (m=1): +1.00 dB" in md  # pairs between models still made
-    assert "strcnn_dtb (m=1) - blurry input" not in md
-    # results from before per-sequence scores: no paired table, the rest is built
-    for metrics in results.glob("*/metrics.json"):
-        data = json.loads(metrics.read_text())
-        for scores in data["per_tau"].values():
-            del scores["sequences"]
-        metrics.write_text(json.dumps(data))
-    md = build_report(results, tmp_path / "older", progress=False).read_text()
-    assert "No paired comparisons" in md and "record no per-sequence scores" in md
-    assert (tmp_path / "older" / "tables" / "main_psnr.tex").exists()
+def test_runs_of_another_results_schema_are_left_out(tmp_path):
+    """Runs without ``schema`` are schema 1; another schema, or schema 1 lacking a key it always has, is left out."""
+    results = fabricate(tmp_path, groups=("main",))
+    newer, older = results / "cnn-m1-s0" / "metrics.json", results / "strcnn-m1-s0" / "metrics.json"
+    newer.write_text(json.dumps(json.loads(newer.read_text()) | {"schema": 2}))
+    data = json.loads(older.read_text())
+    for scores in data["per_tau"].values():  # as written before per-sequence blurry scores existed
+        del scores["blurry_sequences"]
+    older.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="left out of the report"):
+        md = build_report(results, tmp_path / "out", progress=False).read_text()
+    assert f"{newer}: results schema 2, this version reads schema 1; run left out of the report" in md
+    assert f"{older}: missing key 'blurry_sequences'; run left out of the report" in md
+    assert "Built from 10 complete run(s)" in md
 
 
 def test_a_negative_psnr_loss_is_drawn_on_a_linear_axis():

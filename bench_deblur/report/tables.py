@@ -10,8 +10,9 @@ the blurry input (which is what the ``identity`` model outputs) is the one floor
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ class Table:
         A rule before a row is a ``\\midrule`` leading its first cell, the place TeX reads it as
         between rows (Styler draws rules only under the header and for MultiIndex levels).
         """
-        tex = lambda v: latex_escape(str(v))  # noqa: E731
+        tex = lambda v: latex_escape(str(v))
         styler = self._styler().format(tex).format_index(tex, axis=1)
         styles = self._styles(
             lambda i, j, c: ("midrule: ;" if i in self.rule_before and j == 0 else "")
@@ -196,17 +197,11 @@ def rank(means: pd.DataFrame, key: str) -> list[str]:
 
 
 def floor_scores(per_tau: pd.DataFrame, means: pd.DataFrame, metric: str) -> tuple[dict[int, float], float]:
-    """The blurry input's score per tau and over tau, from the scores every run records on its own frames.
-
-    Runs without per-tau blurry scores fall back to the ``identity`` model's own scores (the same thing).
-    """
+    """The blurry input's score per tau and over tau, from the scores every run records on its own frames."""
     column = f"blurry_{metric}"
     by_tau = {}
     for tau in sorted(per_tau["tau"].unique()):
-        rows = per_tau[per_tau["tau"] == tau]
-        values = rows[column].dropna() if column in rows else pd.Series(dtype=float)
-        if values.empty:
-            values = rows.loc[rows["model"] == IDENTITY, metric].dropna()
+        values = per_tau.loc[per_tau["tau"] == tau, column].dropna()
         by_tau[int(tau)] = float(values.mean()) if len(values) else math.nan
     mean = float(means[column].mean()) if column in means and means[column].notna().any() else math.nan
     return by_tau, mean
