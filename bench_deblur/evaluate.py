@@ -18,7 +18,7 @@ from bench_deblur import cost, fileio
 from bench_deblur.config import RUNTIME_SIZES
 from bench_deblur.datasets import Sequence, find_sequences
 from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
-from bench_deblur.metrics import METRICS, Protocol, StreamScores
+from bench_deblur.metrics import METRICS, METRICS_SCHEMA, Protocol, StreamScores
 from bench_deblur.progress import progress_bar
 from bench_deblur.provenance import device_info
 from bench_deblur.runtime import compiled_diagnostics
@@ -145,7 +145,7 @@ def evaluate_splits(
     cached: dict[str, list[CachedSequence]] = {}
     work = [(str(tau), folder, None) for tau, folder in sorted(splits.items())]
     work += [(name, listed, info) for name, (info, listed) in sorted(controls.items())]
-    results: dict[str, Any] = {"protocol": protocol.to_dict()}
+    results: dict[str, Any] = {"schema": METRICS_SCHEMA, "protocol": protocol.to_dict()}
     for key, folder, info in progress_bar(work, desc=f"evaluate {model.name}", unit="split", progress=progress):
         listed = folder if isinstance(folder, list) else find_sequences(folder, layout)  # a split's sequences, or its folder
         entry, maps, cached[key] = _split_scores(model, listed, protocol, max_frames, maps=True)

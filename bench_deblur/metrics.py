@@ -22,6 +22,11 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 #: Wang et al. (2004) as deblurring papers and BasicSR score it: an 11x11 Gaussian window of sigma 1.5
 #: (skimage derives the size from sigma) and population covariances; written out so the record does
 #: not depend on a library's defaults.
+METRICS_SCHEMA = 1
+"""The format of a run's ``metrics.json`` (its ``schema`` key): what ``evaluate_splits`` writes and the report reads.
+
+A ``metrics.json`` without the key is version 1: the committed cpu record holds this format and was written
+before the key existed."""
 _SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "K1": 0.01, "K2": 0.03}
 _SSIM_TRUNCATE = 3.5  # skimage's: an 11x11 window at sigma 1.5
 

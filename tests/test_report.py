@@ -60,7 +60,7 @@ def sequence_scores(psnr: float, blurry: bool = False) -> dict:
 
 
 def write_run(
-    root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None, old_schema=False
+    root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None
 ) -> Path:
     kwargs = kwargs or {}
     extras = "".join(f"-{k}_{v}" for k, v in sorted(kwargs.items()))
@@ -101,11 +101,6 @@ def write_run(
         }
         for i, t in enumerate(TAUS)
     }
-    if old_schema:  # results written before per-frame PSNR and per-sequence blurry scores existed
-        for scores in per_tau.values():
-            del scores["blurry_sequences"], scores["blurry"]
-            for seq in scores["sequences"].values():
-                del seq["psnr_frames"]
     mean = {k: float(np.mean([v[k] for v in per_tau.values()])) for k in ("psnr", "ssim", "temporal")}
     fps = 1000.0 / (1 + 10 * list(BASE).index(name))
     runtime = {
@@ -149,14 +144,15 @@ def write_run(
         )
     rng = np.random.default_rng(0)
     sharp = rng.random((16, 16, 3)).astype("float32")
-    arrays = {"blurry": sharp * 0.5, "output": sharp * 0.9, "sharp": sharp, "info": np.array(json.dumps({"frame": 3}))}
+    info = {"frame": 3, "diagnostics": ["blend_weight"] if name == "strcnn_dtb" else []}
+    arrays = {"blurry": sharp * 0.5, "output": sharp * 0.9, "sharp": sharp, "info": np.array(json.dumps(info))}
     if name == "strcnn_dtb":
         arrays["blend_weight"] = rng.random((8, 8)).astype("float32")
     np.savez(run / "samples.npz", **arrays)
     return run
 
 
-def fabricate(root: Path, groups=("main", "inputs", "placement"), old_schema=False) -> Path:
+def fabricate(root: Path, groups=("main", "inputs", "placement")) -> Path:
     results = root / "toy"
     for name in BASE:
         for seed in range(3):
@@ -166,13 +162,13 @@ def fabricate(root: Path, groups=("main", "inputs", "placement"), old_schema=Fal
             if seed == 0 and name in ("strcnn", "strcnn_dtb") and "placement" in groups:
                 g.append("placement")
             variant = {"strcnn": "none", "strcnn_dtb": "after_encoder"}.get(name)
-            write_run(results, name, seed, g, variant=variant, old_schema=old_schema)
+            write_run(results, name, seed, g, variant=variant)
     if "inputs" in groups:
         for name in ("cnn", "strcnn", "strcnn_dtb"):
-            write_run(results, name, 0, ["inputs"], m=2, old_schema=old_schema)
+            write_run(results, name, 0, ["inputs"], m=2)
     if "placement" in groups:
         kwargs = {"placement": "mid_encoder"}
-        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs=kwargs, old_schema=old_schema)
+        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs=kwargs)
     (results / "sweep.json").write_text(json.dumps({"preset": "toy", "seeds": [0, 1, 2]}))
     return results
 

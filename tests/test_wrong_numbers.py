@@ -224,7 +224,8 @@ def _run_folder(root: Path, metrics: dict) -> Path:
 
 
 def _scores(psnr: float) -> dict:
-    return {"psnr": psnr, "ssim": 0.8, "temporal": None, "blurry": {"psnr": 24.0, "ssim": 0.7, "temporal": None}}
+    return {"psnr": psnr, "ssim": 0.8, "temporal": None, "blurry": {"psnr": 24.0, "ssim": 0.7, "temporal": None},
+            "sequences": {}, "blurry_sequences": {}}
 
 
 def test_valid_runs_load_with_controls_splits_and_null_temporal(tmp_path):

@@ -129,24 +129,6 @@ def _main_comparisons(means: pd.DataFrame, order: list[str]) -> list[tuple[str, 
     return pairs
 
 
-def _schema_notes(rep: _Report, runs: list[Run], what: str) -> None:
-    """Say which optional result keys are missing (older results), and what is left out because of it."""
-    no_seq = [r.run_id for r in runs if r.model != T.IDENTITY and not r.sequences]
-    no_blurry = [r.run_id for r in runs if r.model != T.IDENTITY and r.sequences and not r.blurry_sequences]
-    if no_seq:
-        rep.doc.p(
-            f"{len(no_seq)} run(s) of {what} record no per-sequence scores (per_tau.*.sequences): they are left out "
-            f"of the paired comparisons and the per-sequence table ({', '.join(no_seq[:4])}"
-            f"{', ...' if len(no_seq) > 4 else ''})."
-        )
-    if no_blurry:
-        rep.doc.p(
-            f"{len(no_blurry)} run(s) of {what} record no per-sequence blurry-input scores "
-            "(per_tau.*.blurry_sequences, written by newer versions of the evaluation): comparisons against the "
-            "blurry input are left out for them."
-        )
-
-
 def _temporal_sections(rep: _Report, paper: dict, order: list[str]) -> None:
     """Control sets, frame classes, the state ablation and DTB's blend weight: each only where the results have it."""
     main, _, _, seqs = rep.group("main")
@@ -227,7 +209,6 @@ def _main_section(rep: _Report, paper: dict) -> T.Table | None:
     else:
         title = f"Mean scores over the test sequences of {rep.test_name} (group 'main')"
         rep.table(T.mean_table("main_mean", title, means, "label", order, note + " " + MEAN_NOTE))
-    _schema_notes(rep, main, "group 'main'")
     paired = T.paired_table(seqs, "main", "label", _main_comparisons(means, order))
     rep.table(paired, "No paired comparisons: no two models (or a model and the blurry input) share scored sequences.")
     rep.table(T.per_sequence_table(seqs, order, "main"))
@@ -242,10 +223,7 @@ def _main_section(rep: _Report, paper: dict) -> T.Table | None:
         "psnr_vs_frame",
         F.psnr_vs_frame(curves, order, pal) if not curves.empty else None,
         "PSNR against frame index (mean over τ, test sequences and seeds): warm-up from the zero state and drift",
-        "the results record no per-frame PSNR (per_tau.*.sequences.*.psnr_frames, written by newer versions of the "
-        "evaluation)"
-        if curves.empty
-        else "no learned model in the group",
+        "no learned model in the group",
     )
     _temporal_sections(rep, paper, order)
 

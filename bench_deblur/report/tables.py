@@ -9,13 +9,14 @@ the blurry input (which is what the ``identity`` model outputs) is the one floor
 
 from __future__ import annotations
 
-import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from baselines.placements import DTB_PLACEMENTS
 from bench_deblur.config import RUNTIME_SIZES
@@ -56,38 +57,49 @@ class Table:
         cells = pd.DataFrame(self._cells(lambda s: f"**{s}**"), columns=self.display.columns)
         return cells.to_markdown(index=False, disable_numparse=True)
 
+    def _styles(self, style: Callable[[int, int, str], str]) -> pd.DataFrame:
+        """Styler styles or classes per cell, ``style(row, column position, column name)``."""
+        cols = self.display.columns
+        rows = range(len(self.display))
+        return pd.DataFrame([[style(i, j, c) for j, c in enumerate(cols)] for i in rows], self.display.index, cols)
+
+    def _styler(self) -> Styler:
+        """A Styler of the shown strings with fixed ids (the table name, not a random uuid), so rebuilds are identical."""
+        return Styler(self.display, uuid=self.name, cell_ids=False).hide(axis="index")
+
     def html(self) -> str:
-        e = html.escape
-        head = "".join(f"<th>{e(str(c))}</th>" for c in self.display.columns)
-        body = []
-        for i, row in enumerate(self._cells(lambda s: f"\0{s}\1")):
-            cls = " class='rule'" if i in self.rule_before else ""
-            cells = "".join(f"<td>{e(v).replace(chr(0), '<b>').replace(chr(1), '</b>')}</td>" for v in row)
-            body.append(f"<tr{cls}>{cells}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        """The table with bold cells in CSS and the rows after a rule in class ``rule``."""
+        styler = self._styler().format(str, escape="html").format_index(str, escape="html", axis=1)
+        bold = self._styles(lambda i, _, c: "font-weight: bold;" if (i, c) in self.bold else "")
+        rule = self._styles(lambda i, _, c: "rule" if i in self.rule_before else "")
+        return styler.apply(lambda _: bold, axis=None).set_td_classes(rule).to_html()
 
     def latex(self) -> str:
-        """A booktabs table float (needs ``\\usepackage{booktabs}``); bold cells in ``\\textbf``."""
-        cols = "l" + "r" * (len(self.display.columns) - 1)
-        lines = [
+        """A booktabs table float (needs ``\\usepackage{booktabs}``); bold cells in ``\\textbf``.
+
+        A rule before a row is a ``\\midrule`` leading its first cell, the place TeX reads it as
+        between rows (Styler draws rules only under the header and for MultiIndex levels).
+        """
+        tex = lambda v: latex_escape(str(v))
+        styler = self._styler().format(tex).format_index(tex, axis=1)
+        styles = self._styles(
+            lambda i, j, c: ("midrule: ;" if i in self.rule_before and j == 0 else "")
+            + ("textbf: --rwrap;" if (i, c) in self.bold else "")
+        )
+        styler = styler.apply(lambda _: styles, axis=None)
+        header = [
             f"% bench-deblur table '{self.name}', generated from results; needs \\usepackage{{booktabs}}",
             *[f"% {line}" for line in _wrap(self.note)],
-            "\\begin{table}[t]",
-            "\\centering",
-            f"\\caption{{{latex_escape(self.title)}}}",
-            f"\\label{{tab:{self.name}}}",
-            f"\\begin{{tabular}}{{{cols}}}",
-            "\\toprule",
-            " & ".join(latex_escape(str(c)) for c in self.display.columns) + " \\\\",
-            "\\midrule",
         ]
-        for i, row in enumerate(self._cells(lambda s: f"\0{s}\1")):
-            if i in self.rule_before:
-                lines.append("\\midrule")
-            cells = [latex_escape(v).replace("\0", "\\textbf{").replace("\1", "}") for v in row]
-            lines.append(" & ".join(cells) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-        return "\n".join(lines) + "\n"
+        return "\n".join(header) + "\n" + styler.to_latex(
+            column_format="l" + "r" * (len(self.display.columns) - 1),
+            position="t",
+            position_float="centering",
+            hrules=True,
+            label=f"tab:{self.name}",
+            caption=latex_escape(self.title),
+            environment="table",
+        )
 
 
 def _wrap(text: str, width: int = 100) -> list[str]:
@@ -185,17 +197,11 @@ def rank(means: pd.DataFrame, key: str) -> list[str]:
 
 
 def floor_scores(per_tau: pd.DataFrame, means: pd.DataFrame, metric: str) -> tuple[dict[int, float], float]:
-    """The blurry input's score per tau and over tau, from the scores every run records on its own frames.
-
-    Runs without per-tau blurry scores fall back to the ``identity`` model's own scores (the same thing).
-    """
+    """The blurry input's score per tau and over tau, from the scores every run records on its own frames."""
     column = f"blurry_{metric}"
     by_tau = {}
     for tau in sorted(per_tau["tau"].unique()):
-        rows = per_tau[per_tau["tau"] == tau]
-        values = rows[column].dropna() if column in rows else pd.Series(dtype=float)
-        if values.empty:
-            values = rows.loc[rows["model"] == IDENTITY, metric].dropna()
+        values = per_tau.loc[per_tau["tau"] == tau, column].dropna()
         by_tau[int(tau)] = float(values.mean()) if len(values) else math.nan
     mean = float(means[column].mean()) if column in means and means[column].notna().any() else math.nan
     return by_tau, mean
