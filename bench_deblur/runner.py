@@ -47,7 +47,6 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
     from bench_deblur.train import CHECKPOINT, TrainingDiverged, train
 
     run_dir = results / run.run_id
-    run.train.validate()
     run.data = run.data or data.describe()
     check_run(run, results)
     if is_complete(run_dir):

@@ -176,7 +176,6 @@ def _truncate_history(path: Path, epochs_done: int) -> None:
 def train(run: RunConfig, run_dir: Path, data: Dataset, progress: bool = True, deadline: float | None = None) -> tuple[keras.Model, bool]:
     """Train ``run`` on ``data`` in ``run_dir``; return (model, finished). ``finished`` is False when the deadline stopped it."""
     cfg = run.train
-    cfg.validate()
     keras.utils.set_random_seed(run.seed)
     model = run.model.build()
     history = run_dir / "history.csv"
