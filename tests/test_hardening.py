@@ -243,6 +243,23 @@ def test_a_bad_train_flag_is_one_line_naming_the_flag(work, capsys, argv, words)
     assert not (work / "results" / "smoke" / "new-run").exists()
 
 
+def test_a_run_builds_its_model_once(work, capsys, monkeypatch):
+    """One model per run is built with weights, then trained and evaluated; the check before it only constructs one."""
+    from bench_deblur import registry
+
+    builds = []
+    real = registry.build_model
+
+    def counted(*args, build: bool = True, **kwargs):
+        builds.append(build)
+        return real(*args, build=build, **kwargs)
+
+    monkeypatch.setattr(registry, "build_model", counted)
+    argv = ["train", "strcnn", "--preset", "smoke", "--data", "d_ok", "--steps", "2", "--out", "results/smoke/r"]
+    assert run_cli(argv) == 0
+    assert (work / "results" / "smoke" / "r" / "metrics.json").is_file()
+    assert builds == [False, True]
+
 
 # 7-8. A run folder holding another run
 
