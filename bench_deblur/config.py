@@ -264,7 +264,8 @@ class SweepSpec:
     def validate(self) -> None:
         """Types and ranges of every field, with the CLI's rules (a spec may come from any JSON file).
 
-        Model names and options are checked against the registry by ``sweep.check_runs``.
+        Model names and options are checked against the registry by ``sweep.check_runs``; ``train`` checked
+        itself when it was built (``TrainConfig.__post_init__``).
         """
         if not isinstance(self.preset, str) or not self.preset or "/" in self.preset or self.preset.startswith("."):
             raise UserError(f"preset={self.preset!r}: expected a folder name")
