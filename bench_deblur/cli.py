@@ -14,11 +14,12 @@ import json
 import math
 import os
 import sys
+from dataclasses import Field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, get_args, get_type_hints
 
 from bench_deblur import parallel
-from bench_deblur.config import MAX_SEED
+from bench_deblur.config import MAX_SEED, ConfigError, TrainConfig
 from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
 from bench_deblur.errors import UserError
 
@@ -189,22 +190,24 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(f"dataset ready: {root}")
 
 
-def _train_config(args: argparse.Namespace):
-    from dataclasses import replace
+def _train_flag(name: str) -> str:
+    """The ``bench-deblur train`` flag of TrainConfig field ``name``."""
+    return "--" + name.replace("_", "-")
 
+
+def _train_config(args: argparse.Namespace) -> tuple[SweepSpec, TrainConfig]:
+    """The preset's recipe with the train flags given; a bad value names the flag, as the user typed it."""
     from bench_deblur.config import preset
 
     spec = preset(args.preset)
-    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "loss", "schedule", "warmup_steps",
-              "lr_decay", "lr_decay_steps",
-              "weight_decay", "clipnorm", "workers", "tensorboard")
-    overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None and getattr(args, k) is not False}
-    return spec, replace(spec.train, **overrides)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    try:
+        return spec, replace(spec.train, **overrides)
+    except ConfigError as exc:
+        raise UserError(f"{_train_flag(exc.name)}: {exc.problem}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from bench_deblur.config import RunConfig
     from bench_deblur.runner import run_one
     from bench_deblur.sweep import check_runs
@@ -218,8 +221,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
     )
-    train_cfg.validate()  # model, recipe and --out folder are checked before any data is made or anything written
-    check_runs([run], Path(args.out).parent)
+    check_runs([run], Path(args.out).parent)  # the model and --out folder, before any data is made or anything written
     data = _run_data(args, spec)
     _WHERE.append(Path(args.out))
     status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
@@ -473,6 +475,34 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-layout", default="auto", choices=LAYOUT_CHOICES, help="layout of --test-data (default: detected)")
 
 
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, from its metadata (help, choices, rule); an unset flag keeps the preset's."""
+    hints = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if hints[f.name] is bool:
+            p.add_argument(_train_flag(f.name), action="store_true", default=None, help=f.metadata["help"])
+        else:
+            p.add_argument(_train_flag(f.name), type=_field_parser(f, hints[f.name]),
+                           choices=f.metadata["choices"] or None, help=f.metadata["help"])
+
+
+def _field_parser(f: Field, hint: Any) -> Callable[[str], Any]:
+    """An argparse type for a TrainConfig field: its type (int, float or str) and the rule ``__post_init__`` checks."""
+    base = next(t for t in get_args(hint) or (hint,) if t is not type(None))
+    expected = f"expected {f.metadata['expected']}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        if not f.metadata["ok"](value):
+            raise argparse.ArgumentTypeError(f"{expected}, got {text}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="bench-deblur",
@@ -535,23 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
     p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
     p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")
-    p.add_argument("--steps", type=_positive_int, help="training steps (paper: 300,000)")
-    p.add_argument("--steps-per-epoch", type=_positive_int, help="checkpoint interval in steps")
-    p.add_argument("--batch-size", type=_positive_int, help="clips per batch (paper: 8)")
-    p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
-    p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
-    p.add_argument("--loss", choices=["mse", "psnr"],
-                   help="training loss: the paper's MSE, or per-clip 10 log10 MSE (weights every clip's dB alike)")
-    p.add_argument("--schedule", choices=["exponential", "cosine"],
-                   help="learning-rate schedule: the paper's staircase decay, or cosine to 0 at --steps")
-    p.add_argument("--warmup-steps", type=_non_negative_int, help="linear warm-up steps (cosine schedule only)")
-    p.add_argument("--lr-decay", type=float, help="learning-rate factor per decay interval (paper: 0.96)")
-    p.add_argument("--lr-decay-steps", type=_positive_int, help="decay interval in steps (paper: 10,000)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight on the conv kernels (paper: 1e-5)")
-    p.add_argument("--clipnorm", type=float, help="clip each gradient to this norm (not in the paper; default off)")
-    p.add_argument("--workers", type=_positive_int, help="data-loading threads")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    _train_arguments(p)
     p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_train)

@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from bench_deblur.errors import UserError
 
@@ -34,11 +34,44 @@ class ModelConfig:
         return build_model(self.name, m=self.m, width=self.width, global_skip=self.global_skip, build=build, **self.kwargs)
 
 
+class ConfigError(UserError):
+    """A bad config value, naming its field (``train.lr``); the CLI names the flag that set it instead."""
+
+    def __init__(self, section: str, name: str, problem: str) -> None:
+        super().__init__(f"{section}.{name}: {problem}")
+        self.name, self.problem = name, problem
+
+
+def _option(default: Any, help: str, ok: Callable[[Any], bool], expected: str, choices: tuple[str, ...] = ()) -> Any:
+    """A ``TrainConfig`` field declared once: its ``--help`` text and the rule ``__post_init__`` and the CLI check."""
+    return field(default=default, metadata={"help": help, "ok": ok, "expected": expected, "choices": choices})
+
+
+def _count(default: int, help: str, low: int = 1) -> Any:
+    what = f"a {'positive' if low else 'non-negative'} integer"
+    return _option(default, help, lambda v: _is_int(v) and v >= low, what)
+
+
+def _number(default: float | None, help: str, ok: Callable[[float], bool], expected: str,
+            optional: bool = False) -> Any:
+    return _option(default, help, lambda v: (optional and v is None) or (_is_finite(v) and ok(v)), expected)
+
+
+def _choice(default: str, help: str, choices: tuple[str, ...]) -> Any:
+    return _option(default, help, lambda v: v in choices, " or ".join(choices), choices)
+
+
+def _switch(help: str) -> Any:
+    return _option(False, help, lambda v: isinstance(v, bool), "true or false")
+
+
 @dataclass
 class TrainConfig:
     """The training recipe; the defaults are the paper's (section 4 of Kim et al. 2017).
 
-    ``steps_per_epoch`` is the checkpoint interval: a killed run resumes from the
+    Each field's metadata is the one declaration of its option: ``bench-deblur train`` makes a flag of
+    every field from it, and ``__post_init__`` checks every value against it, whether it came from a
+    flag or a JSON spec. ``steps_per_epoch`` is the checkpoint interval: a killed run resumes from the
     last completed "epoch" of that many steps. ``clipnorm`` (not in the paper)
     clips each gradient's norm; ``schedule="cosine"`` with ``warmup_steps`` (not in
     the paper either) spends a short step budget better than the paper's decay,
@@ -46,51 +79,40 @@ class TrainConfig:
     tracing (seconds per model), which only pays off for a handful of steps.
     """
 
-    steps: int = 300_000
-    steps_per_epoch: int = 1_000
-    batch_size: int = 8
-    clip_len: int = 13
-    crop: int = 128
-    lr: float = 1e-4
-    schedule: str = "exponential"  # "exponential" (the paper's staircase decay) or "cosine" (to 0 at ``steps``)
-    warmup_steps: int = 0  # linear warm-up from 0 to ``lr`` (cosine schedule only)
-    lr_decay: float = 0.96
-    lr_decay_steps: int = 10_000
-    weight_decay: float = 1e-5
-    clipnorm: float | None = None
-    loss: str = "mse"  # "mse" (the paper's) or "psnr" (per-clip 10 log10 MSE capped at 40 dB, see train.psnr_loss)
-    val_clips: int = 8
-    workers: int = 1
-    tensorboard: bool = False
-    run_eagerly: bool = False
+    steps: int = _count(300_000, "training steps (paper: 300,000)")
+    steps_per_epoch: int = _count(1_000, "checkpoint interval in steps")
+    batch_size: int = _count(8, "clips per batch (paper: 8)")
+    clip_len: int = _count(13, "frames per training clip (paper: 13)")
+    crop: int = _count(128, "training crop size in pixels (paper: 128)")
+    lr: float = _number(1e-4, "Adam learning rate (paper: 1e-4)", lambda v: v > 0, "a positive finite number")
+    schedule: str = _choice("exponential", "learning-rate schedule: the paper's staircase decay, or cosine to 0 at "
+                            "--steps", ("exponential", "cosine"))
+    warmup_steps: int = _count(0, "linear warm-up steps, fewer than --steps (cosine schedule only)", low=0)
+    lr_decay: float = _number(0.96, "learning-rate factor per decay interval (paper: 0.96)", lambda v: 0 < v <= 1,
+                              "a factor in (0, 1]")
+    lr_decay_steps: int = _count(10_000, "decay interval in steps (paper: 10,000)")
+    weight_decay: float = _number(1e-5, "L2 weight on the conv kernels (paper: 1e-5)", lambda v: v >= 0,
+                                  "a finite number >= 0")
+    clipnorm: float | None = _number(None, "clip each gradient to this norm (not in the paper; default off)",
+                                     lambda v: v > 0, "a positive finite gradient norm", optional=True)
+    # psnr: per-clip 10 log10 MSE capped at 40 dB, see train.psnr_loss
+    loss: str = _choice("mse", "training loss: the paper's MSE, or per-clip 10 log10 MSE (weights every clip's dB "
+                        "alike)", ("mse", "psnr"))
+    val_clips: int = _count(8, "fixed validation clips scored after each epoch (val_psnr in history.csv)")
+    workers: int = _count(1, "data-loading threads")
+    tensorboard: bool = _switch("also write TensorBoard logs")
+    run_eagerly: bool = _switch("train eagerly, without graph tracing: saves seconds per model, pays off only for a "
+                                "handful of steps")
 
-    def validate(self) -> None:
-        """Types and ranges of every field (values may come from a JSON spec); a ``UserError`` names the option."""
-        for name in ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr_decay_steps", "val_clips", "workers"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')}={getattr(self, name)!r}: expected a positive integer")
-        if not _is_int(self.warmup_steps):
-            raise UserError(f"--warmup-steps={self.warmup_steps!r}: expected a non-negative integer")
-        for name in ("lr", "lr_decay", "weight_decay") + (("clipnorm",) if self.clipnorm is not None else ()):
-            if not _is_finite(getattr(self, name)):
-                raise UserError(f"--{name.replace('_', '-')}={getattr(self, name)!r}: expected a finite number")
-        for name in ("tensorboard", "run_eagerly"):
-            if not isinstance(getattr(self, name), bool):
-                raise UserError(f"--{name.replace('_', '-')}={getattr(self, name)!r}: expected true or false")
-        if not self.lr > 0:
-            raise UserError(f"--lr={self.lr}: expected a positive learning rate")
-        if not 0 < self.lr_decay <= 1:
-            raise UserError(f"--lr-decay={self.lr_decay}: expected a factor in (0, 1]")
-        if self.clipnorm is not None and not self.clipnorm > 0:
-            raise UserError(f"--clipnorm={self.clipnorm}: expected a positive gradient norm")
-        if not self.weight_decay >= 0:
-            raise UserError(f"--weight-decay={self.weight_decay}: expected >= 0")
-        if self.loss not in ("mse", "psnr"):
-            raise UserError(f"--loss={self.loss!r}: expected mse or psnr")
-        if self.schedule not in ("exponential", "cosine"):
-            raise UserError(f"--schedule={self.schedule!r}: expected exponential or cosine")
-        if not 0 <= self.warmup_steps < self.steps:
-            raise UserError(f"--warmup-steps={self.warmup_steps}: expected an integer in [0, steps)")
+    def __post_init__(self) -> None:
+        """Check every value, wherever the config comes from (flags, a JSON spec, ``dataclasses.replace``)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not f.metadata["ok"](value):
+                raise ConfigError("train", f.name, f"expected {f.metadata['expected']}, got {value!r}")
+        if not self.warmup_steps < self.steps:
+            raise ConfigError("train", "warmup_steps",
+                              f"expected fewer than steps ({self.steps}), got {self.warmup_steps}")
 
     @property
     def epochs(self) -> int:
@@ -242,7 +264,8 @@ class SweepSpec:
     def validate(self) -> None:
         """Types and ranges of every field, with the CLI's rules (a spec may come from any JSON file).
 
-        Model names and options are checked against the registry by ``sweep.check_runs``.
+        Model names and options are checked against the registry by ``sweep.check_runs``; ``train`` checked
+        itself when it was built (``TrainConfig.__post_init__``).
         """
         if not isinstance(self.preset, str) or not self.preset or "/" in self.preset or self.preset.startswith("."):
             raise UserError(f"preset={self.preset!r}: expected a folder name")
@@ -253,10 +276,6 @@ class SweepSpec:
         self.synth.validated()
         if not isinstance(self.train, TrainConfig):
             raise UserError(f"train={self.train!r}: expected an object with the fields of TrainConfig")
-        try:
-            self.train.validate()
-        except UserError as exc:
-            raise UserError(f"train: {exc}") from None
         if not _is_finite(self.width) or not self.width > 0:
             raise UserError(f"width={self.width!r}: expected a positive width multiplier")
         if not isinstance(self.global_skip, bool):

@@ -44,15 +44,15 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
     measurement to ``measure_runtime``, for processes that share the machine.
     """
     from bench_deblur.evaluate import evaluate_splits, model_cost, save_samples
-    from bench_deblur.train import CHECKPOINT, TrainingDiverged, train
+    from bench_deblur.train import CHECKPOINT, TrainingDiverged, initial_model, train
 
     run_dir = results / run.run_id
-    run.train.validate()
     run.data = run.data or data.describe()
     check_run(run, results)
     if is_complete(run_dir):
         return "complete"
-    if run.model.build().trainable_weights:
+    model = initial_model(run)  # the one model of this run: trained (or replaced by its checkpoint), then evaluated
+    if model.trainable_weights:
         check_data(run, data)
     with run_lock(run_dir) as mine:
         if not mine:
@@ -67,7 +67,7 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
         config["model"]["description"] = model_description(run.model.name)
         fileio.write_json(run_dir / "config.json", config)
         try:
-            model, finished = train(run, run_dir, data.train, progress=progress, deadline=deadline)
+            model, finished = train(run, run_dir, data.train, model, progress=progress, deadline=deadline)
         except TrainingDiverged as exc:
             if (run_dir / CHECKPOINT).exists():
                 raise

@@ -96,7 +96,6 @@ def check_models(runs: list[RunConfig]) -> None:
     for run in runs:
         key = (run.model.name, run.model.m, run.model.width, run.model.global_skip, repr(sorted(run.model.kwargs.items())))
         if key not in built:
-            run.train.validate()
             run.model.build(build=False)  # constructing is enough to check; weights would cost seconds per sweep
             built.add(key)
 

@@ -146,7 +146,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ok
     spec = preset("smoke")
     run = RunConfig(run_id="r", preset="smoke", model=ModelConfig("strcnn", width=0.125), train=spec.train, synth=spec.synth)
     with pytest.raises(TrainingDiverged, match="diverged"):
-        train_module.train(run, tmp_path, open_dataset(ok_dataset), progress=False)
+        train_module.train(run, tmp_path, open_dataset(ok_dataset), train_module.initial_model(run), progress=False)
     assert json.loads((tmp_path / CHECKPOINT_STATE).read_text()) == {"epoch": 1}
     model = keras.saving.load_model(tmp_path / CHECKPOINT)
     assert all(np.isfinite(w).all() for w in model.get_weights())

@@ -152,7 +152,7 @@ SPEC_CASES = [
     ("steps a word", lambda d: d["train"].update(steps="four"), ["steps", "four"]),
     ("steps a bool", lambda d: d["train"].update(steps=True), ["steps"]),
     ("lr nan", lambda d: d["train"].update(lr=math.nan), ["lr", "nan"]),
-    ("lr_decay above 1", lambda d: d["train"].update(lr_decay=1.5), ["lr-decay", "1.5"]),
+    ("lr_decay above 1", lambda d: d["train"].update(lr_decay=1.5), ["train.lr_decay", "1.5"]),
     ("width negative", lambda d: d.update(width=-1), ["width", "-1"]),
     ("width a string", lambda d: d.update(width="wide"), ["width", "wide"]),
     ("global_skip a string", lambda d: d.update(global_skip="yes"), ["global_skip"]),
@@ -205,7 +205,60 @@ def test_bad_recipe_values_are_refused_before_data_or_folders(work, capsys, opti
 def test_lr_decay_of_one_is_allowed():
     from dataclasses import replace
 
-    replace(preset("smoke").train, lr_decay=1.0).validate()
+    assert replace(preset("smoke").train, lr_decay=1.0).lr_decay == 1.0  # built, so checked
+
+
+def test_every_train_config_field_is_a_train_flag_with_its_help():
+    """TrainConfig declares the recipe once: each field is a ``train`` flag, with the help text of its metadata."""
+    from dataclasses import fields
+
+    from bench_deblur.config import TrainConfig
+
+    train = cli.build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = {option: action for action in train._actions for option in action.option_strings}
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        assert flag in actions, flag
+        assert actions[flag].dest == f.name and actions[flag].help == f.metadata["help"] != ""
+
+
+def test_a_bad_train_config_value_names_its_field():
+    from bench_deblur.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match=r"^train\.lr: expected a positive finite number, got -1$"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ConfigError, match=r"^train\.warmup_steps: expected fewer than steps \(4\), got 4$"):
+        TrainConfig(steps=4, warmup_steps=4)
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--val-clips", "0"], ["argument --val-clips", "positive integer", "0"]),
+    (["--loss", "l1"], ["--loss", "mse or psnr", "l1"]),
+    (["--steps", "many"], ["--steps", "positive integer", "many"]),
+    # the quick preset warms up for 30 steps: a field checked against another is named by its flag too
+    (["--steps", "20"], ["error: --warmup-steps: expected fewer than steps (20), got 30"]),
+])
+def test_a_bad_train_flag_is_one_line_naming_the_flag(work, capsys, argv, words):
+    check_refused(work, capsys, ["train", "cnn", *argv, "--out", "results/smoke/new-run"], *words)
+    assert not (work / "results" / "smoke" / "new-run").exists()
+
+
+def test_a_run_builds_its_model_once(work, capsys, monkeypatch):
+    """One model per run is built with weights, then trained and evaluated; the check before it only constructs one."""
+    from bench_deblur import registry
+
+    builds = []
+    real = registry.build_model
+
+    def counted(*args, build: bool = True, **kwargs):
+        builds.append(build)
+        return real(*args, build=build, **kwargs)
+
+    monkeypatch.setattr(registry, "build_model", counted)
+    argv = ["train", "strcnn", "--preset", "smoke", "--data", "d_ok", "--steps", "2", "--out", "results/smoke/r"]
+    assert run_cli(argv) == 0
+    assert (work / "results" / "smoke" / "r" / "metrics.json").is_file()
+    assert builds == [False, True]
 
 
 # 7-8. A run folder holding another run

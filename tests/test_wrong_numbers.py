@@ -180,7 +180,7 @@ def test_resume_refuses_a_checkpoint_state_that_does_not_match_the_run(tmp_path)
     from bench_deblur.config import ModelConfig, RunConfig, SynthConfig, preset
     from bench_deblur.datasets import open_dataset
     from bench_deblur.synth import make_dataset
-    from bench_deblur.train import CHECKPOINT_STATE, train
+    from bench_deblur.train import CHECKPOINT_STATE, initial_model, train
 
     data = tmp_path / "data"
     make_dataset(data, SynthConfig(height=32, width=32, frames=6, train_sequences=1, test_sequences=1), progress=False)
@@ -190,14 +190,15 @@ def test_resume_refuses_a_checkpoint_state_that_does_not_match_the_run(tmp_path)
     folder = tmp_path / "run"
     folder.mkdir()
     dataset = open_dataset(data)
-    _, finished = train(run, folder, dataset, progress=False, deadline=time.time() - 1)  # stops after epoch 1
+    # stops after epoch 1
+    _, finished = train(run, folder, dataset, initial_model(run), progress=False, deadline=time.time() - 1)
     state = folder / CHECKPOINT_STATE
     assert not finished and json.loads(state.read_text()) == {"epoch": 1}
     for bad, words in (({"epoch": 999}, "from 1 to 12"), ({"epoch": "two"}, "from 1 to 12"),
                        ({"epoch": 12}, "has taken 2 steps")):
         fileio.write_json(state, bad)
         with pytest.raises(UserError, match=words) as info:
-            train(run, folder, dataset, progress=False)
+            train(run, folder, dataset, initial_model(run), progress=False)
         assert str(info.value).startswith(f"{state}: ") and "\n" not in str(info.value)
 
 
