@@ -1,4 +1,4 @@
-"""The one exception type the CLI turns into a one-line message and a non-zero exit, and naming the folder of an OSError."""
+"""The one exception type the CLI turns into a one-line message, and the folder an OSError names when it has no file."""
 
 from __future__ import annotations
 
