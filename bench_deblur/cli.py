@@ -16,16 +16,13 @@ import os
 import sys
 from dataclasses import Field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Callable, get_args, get_type_hints
 
 from bench_deblur import parallel
 from bench_deblur.config import MAX_SEED, ConfigError, TrainConfig
+from bench_deblur.datasets.plan import DataChoice, evaluation_data, plan_data, prepare_data, synthesise
 from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
-from bench_deblur.errors import UserError
-
-if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
-    from bench_deblur.config import SweepSpec, SynthConfig
-    from bench_deblur.datasets import Dataset, RunData
+from bench_deblur.errors import UserError, writing_to
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -37,9 +34,6 @@ _BACKEND_HINTS = {
 
 # Keras's own backends; an unknown KERAS_BACKEND makes ``import keras`` raise a long traceback.
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
-
-# The folder a command is writing to, named by the one-line error of an OSError that carries no file name (a full disk).
-_WHERE: list[Path] = []
 
 
 def _backend(args: argparse.Namespace) -> None:
@@ -186,7 +180,7 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    _synthesise(root, cfg, args.quiet, replace=args.overwrite)
+    synthesise(root, cfg, args.quiet, replace=args.overwrite)
     print(f"dataset ready: {root}")
 
 
@@ -222,92 +216,19 @@ def cmd_train(args: argparse.Namespace) -> None:
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
     )
     check_runs([run], Path(args.out).parent)  # the model and --out folder, before any data is made or anything written
-    data = _run_data(args, spec)
-    _WHERE.append(Path(args.out))
-    status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
+    data = prepare_data(plan_data(_data_choice(args), spec.preset), spec.synth, args.quiet)
+    with writing_to(args.out):
+        status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
     print(f"{run.run_id}: {status} ({args.out})")
 
 
-class DataPlan(NamedTuple):
-    """What runs train and are tested on, and whether the training data is synthetic data still to be made."""
-
-    data: RunData
-    synthesise: bool
-
-
-def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> DataPlan:
-    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same).
-
-    Nothing is made or listed yet: this names the results folder before anything is checked or written.
-    """
-    from bench_deblur.datasets import RunData, open_dataset
-    from bench_deblur.datasets.layouts import blur_choosers
-
-    train, synthesise = _training_data(args.data, spec, args.layout)
-    test = open_dataset(Path(args.test_data), args.test_layout) if args.test_data else train
-    if args.blur_dir:
-        if not (train.kind.blur_choice or test.kind.blur_choice):
-            raise UserError(f"--blur-dir {args.blur_dir}: only the {blur_choosers()} layout has a choice of blurry folder")
-        train, test = (d.with_blur_dir(args.blur_dir) if d.kind.blur_choice else d for d in (train, test))
-    return DataPlan(RunData(train, test), synthesise)
-
-
-def _run_data(args: argparse.Namespace, spec: SweepSpec, plan: DataPlan | None = None) -> RunData:
-    """The planned data (``_plan_data``), synthesised first when still to be made, every split listed (bad folders: one line)."""
-    data, synthesise = plan or _plan_data(args, spec)
-    if synthesise:
-        _synthesise(data.train.root, spec.synth, args.quiet)
-    data.check()
-    return data
-
-
-def _synthesise(root: Path, cfg: SynthConfig, quiet: bool, replace: bool = True) -> None:
-    """Make the synthetic dataset ``cfg`` in ``root`` under its lock (a no-op when it is up to date).
-
-    ``replace=False`` refuses a folder that holds another synthetic dataset (``data`` without --overwrite).
-    """
-    from bench_deblur.synth import make_dataset
-
-    _WHERE.append(root)
-    with _synthesis_lock(root):
-        kwargs = {} if replace else {"replace": False}
-        make_dataset(root, cfg, progress=not quiet, workers=os.cpu_count() or 1, **kwargs)
-    _WHERE.pop()
-
-
-def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Dataset, bool]:
-    """The dataset to train on, and whether it is synthetic data still to be made (the preset's, or an empty --data folder).
-
-    A folder that holds a dataset is read as it is, never synthesised into; its layout is detected or checked.
-    """
-    from bench_deblur.datasets import MANIFEST, Dataset, open_dataset
-    from bench_deblur.synth.writer import MARKER
-
-    root = Path(data or Path("data") / spec.preset)
-    unmade = not (root / MANIFEST).exists() and (not root.exists() or (root / MARKER).exists()
-                                                 or (root.is_dir() and not any(root.iterdir())))
-    synthesisable = layout == "auto" or LAYOUTS[layout].synthetic
-    if data is None or (synthesisable and unmade):
-        if not synthesisable:
-            raise UserError(f"--layout {layout}: needs --data, the {layout} dataset's folder (data/{spec.preset} is synthetic)")
-        return Dataset(root, SYNTHETIC.name), True
-    return open_dataset(root, layout), False
-
-
-def _synthesis_lock(root: Path) -> contextlib.AbstractContextManager[bool]:
-    """An exclusive lock on ``<root>.lock`` beside the dataset folder while it is made.
-
-    Two commands started together on an empty folder would otherwise synthesise
-    the same dataset at once; the second waits here, then finds it up to date.
-    """
-    from bench_deblur import fileio
-
-    return fileio.flocked(root.parent / f"{root.name}.lock")
+def _data_choice(args: argparse.Namespace) -> DataChoice:
+    """What a run trains and is tested on, from the options ``_data_arguments`` adds."""
+    return DataChoice(args.data, args.layout, args.test_data, args.test_layout, args.blur_dir)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from bench_deblur import fileio
-    from bench_deblur.datasets import detect_layout, find_sequences, open_dataset
     from bench_deblur.evaluate import evaluate_splits, model_cost
     from bench_deblur.metrics import METRICS, Protocol
     from bench_deblur.registry import build_model, load_model, model_names
@@ -315,18 +236,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.out:
         _check_out_file(Path(args.out))
     model = build_model(args.model, m=args.m) if args.model in model_names() else load_model(args.model)
-    data = Path(args.data)
-    if not data.exists():
-        raise UserError(f"--data {data}: no such folder")
-    controls = {}
-    if detect_layout(data) is None:  # a folder of sequences: every sequence in it
-        splits = {data.name: find_sequences(data, args.layout, args.blur_dir)}
-        what = f"every sequence in {data}"
-    else:  # a dataset root: its test split(s)
-        dataset = open_dataset(data, args.layout)
-        dataset = dataset.with_blur_dir(args.blur_dir) if args.blur_dir else dataset
-        splits, controls = dataset.test_splits(), dataset.control_splits()
-        what = f"{dataset.name} ({dataset.id}), test split: {dataset.describe()['test']}"
+    splits, controls, what = evaluation_data(Path(args.data), args.layout, args.blur_dir)
     protocol = Protocol(color=args.color, crop_border=args.crop_border)
     _check_frame_sizes(splits, controls, args.crop_border)
     metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet,
@@ -385,42 +295,27 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from bench_deblur.benchmark import prepare_benchmark, report_benchmark, run_benchmark
     from bench_deblur.config import preset
-    from bench_deblur.sweep import check_models, check_runs, execute, expand, load_spec, shard, write_spec
+    from bench_deblur.sweep import load_spec
 
     _distribute(args)
     spec = load_spec(args.spec) if args.spec else preset(args.preset)
+    bench = prepare_benchmark(spec, results_root=Path(args.results), data=_data_choice(args), part=args.shard,
+                              quiet=args.quiet, spec_path=args.spec)
     i, n = args.shard
-    try:  # every value, model name and model option is checked before anything is written
-        spec.validate()
-        every_run = expand(spec)
-        check_models(every_run)
-    except UserError as exc:
-        raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
-    plan = _plan_data(args, spec)
-    results = Path(args.results) / plan.data.results_name(spec.preset)
-    check_runs(every_run, results)  # and no run folder holds another run
-    data = _run_data(args, spec, plan)
-    for run in every_run:
-        run.data = data.describe()
-    _WHERE.append(results)
-    write_spec(spec, results)
-    runs = shard(every_run, i, n)
-    print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
-    jobs = min(_jobs(args), max(1, len(runs)))  # never more worker processes than runs
+    print(f"preset {spec.preset}: {len(bench.runs)} runs in shard {i}/{n} -> {bench.results}")
+    jobs = min(_jobs(args), max(1, len(bench.runs)))  # never more worker processes than runs
     if args.jobs is not None and jobs > (os.cpu_count() or 1):
         print(f"warning: --jobs {args.jobs}: {jobs} processes on {os.cpu_count() or 1} CPU core(s); each gets one "
               "thread and they compete for the cores", file=sys.stderr)
-    status = execute(runs, results, data, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet,
-                     max_minutes=args.max_minutes, jobs=jobs)
-    unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
-    if unfinished:
-        print(f"{len(unfinished)} run(s) not finished ({', '.join(unfinished)}); rerun the same command to resume.")
+    outcome = run_benchmark(bench, executor=args.executor, ray_address=args.ray_address, jobs=jobs,
+                            max_minutes=args.max_minutes, progress=not args.quiet)
+    if outcome.unfinished:
+        print(f"{len(outcome.unfinished)} run(s) not finished ({', '.join(outcome.unfinished)}); "
+              "rerun the same command to resume.")
     if not args.no_report:
-        from bench_deblur.report import build_report
-
-        out = build_report(results, Path(args.reports) / results.name, progress=not args.quiet)
-        print(f"report: {out}")
+        print(f"report: {report_benchmark(bench, Path(args.reports), progress=not args.quiet)}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -605,9 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _where(args: argparse.Namespace) -> str:
-    """The folder the command was writing to, for an OSError without a file name."""
-    if _WHERE:
-        return str(_WHERE[-1])
+    """The folder named by the command's options, for an OSError without a file name (``writing_to`` names one)."""
     for name in ("out", "output", "root", "results", "data"):
         if getattr(args, name, None):
             return str(getattr(args, name))
@@ -617,7 +510,6 @@ def _where(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _WHERE.clear()
     with parallel.sigterm_as_interrupt():  # temporary files are cleaned up, as after Ctrl-C
         return _main(args)
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import keras
 import pytest
 
-from bench_deblur import cli, fileio
+from bench_deblur import fileio
 from bench_deblur.cli import main
 from bench_deblur.config import ModelConfig, RunConfig, SynthConfig, preset, to_dict
+from bench_deblur.datasets.plan import synthesise
+from bench_deblur.errors import writing_to
 from bench_deblur.registry import build_model
 from bench_deblur.synth import make_dataset
 from test_cli_errors import frames, sequence
@@ -315,6 +317,18 @@ def test_full_disk_while_making_data_names_the_data_folder(work, capsys, monkeyp
     assert not line.startswith("error: :")
 
 
+def test_writing_to_names_the_innermost_folder_and_keeps_a_file_name():
+    with pytest.raises(OSError) as caught, writing_to("results/smoke"), writing_to("data/smoke"):
+        _full_disk()
+    assert (caught.value.filename, caught.value.strerror) == ("data/smoke", "No space left on device")
+    with pytest.raises(OSError) as caught, writing_to("results/smoke"):
+        raise OSError("disk gone")
+    assert (caught.value.filename, caught.value.strerror) == ("results/smoke", "disk gone")
+    with pytest.raises(PermissionError) as caught, writing_to("results/smoke"):
+        raise PermissionError(errno.EACCES, "Permission denied", "out/x.json")
+    assert caught.value.filename == "out/x.json"
+
+
 # 10. Two commands making the same dataset: the second waits for the first, then reuses it
 
 
@@ -327,7 +341,7 @@ def test_data_synthesis_waits_for_the_lock(tmp_path, monkeypatch):
     root.parent.mkdir()
     with open(root.parent / "smoke.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        worker = threading.Thread(target=cli._synthesise, args=(Path("data/smoke"), preset("smoke").synth, True))
+        worker = threading.Thread(target=synthesise, args=(Path("data/smoke"), preset("smoke").synth, True))
         monkeypatch.chdir(tmp_path)
         worker.start()
         time.sleep(0.3)

@@ -186,3 +186,40 @@ def test_evaluate_a_run_folder_and_rebuild_the_report(smoke, tmp_path):
     cli("report", "--results", str(root / "results"), "--out", str(reports), cwd=root)
     for table in (root / "reports" / "smoke" / "tables").glob("*.csv"):
         assert table.read_bytes() == (reports / "smoke" / "tables" / table.name).read_bytes(), table.name
+
+
+def test_prepare_benchmark_checks_then_writes_sweep_json_and_names_the_results_folder(tmp_path, monkeypatch):
+    """``prepare_benchmark``, the steps of `bench-deblur run` before any run: a bad spec writes nothing; an OSError
+    without a file name while running names the results folder."""
+    import errno
+
+    from bench_deblur import benchmark
+    from bench_deblur.config import SynthConfig
+    from bench_deblur.datasets.plan import DataChoice
+    from bench_deblur.errors import UserError
+    from bench_deblur.sweep import load_spec
+    from bench_deblur.synth import make_dataset
+
+    spec = load_spec(tiny_spec(tmp_path / "tiny.json"))
+    data = tmp_path / "tiny-data"
+    make_dataset(data, SynthConfig(height=32, width=32, frames=6, train_sequences=1, test_sequences=1), progress=False)
+    bad = dataclasses.replace(spec, main_models=["nosuch"])
+    with pytest.raises(UserError, match=r"^bad\.json: not a valid sweep spec \(.*nosuch"):
+        benchmark.prepare_benchmark(bad, results_root=tmp_path / "results", data=DataChoice(data=data),
+                                    spec_path="bad.json")
+    assert not (tmp_path / "results").exists()
+
+    bench = benchmark.prepare_benchmark(spec, results_root=tmp_path / "results", data=DataChoice(data=data),
+                                        part=(2, 2), quiet=True)
+    assert bench.results == tmp_path / "results" / "tiny" and (bench.results / "sweep.json").is_file()
+    assert [r.run_id for r in bench.runs] == [r.run_id for r in shard(expand(spec), 2, 2)]
+    assert all(r.data == bench.data.describe() for r in bench.runs) and bench.data.train.root == data
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(benchmark, "execute", full_disk)
+    with pytest.raises(OSError) as caught:
+        benchmark.run_benchmark(bench, progress=False)
+    assert caught.value.filename == str(bench.results)
+    assert benchmark.Outcome({"a": "complete", "c": "done", "b": "not started (time budget)"}).unfinished == ["b"]
