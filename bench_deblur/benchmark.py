@@ -47,8 +47,7 @@ def prepare_benchmark(spec: SweepSpec, *, results_root: Path, data: DataChoice |
     ``data`` defaults to the preset's synthetic data; ``spec_path``, the file the spec was read from, is named
     in its errors.
     """
-    try:  # every value, model name and model option is checked before anything is written
-        spec.validate()
+    try:  # every model name and option is checked before anything is written (values were, when spec was built)
         every_run = expand(spec)
         check_models(every_run)
     except UserError as exc:

@@ -14,15 +14,19 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import Field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 from bench_deblur import parallel
 from bench_deblur.config import MAX_SEED, ConfigError, TrainConfig
 from bench_deblur.datasets.plan import DataChoice, evaluation_data, plan_data, prepare_data, synthesise
 from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
 from bench_deblur.errors import UserError, writing_to
+
+if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
+    from bench_deblur.config import SweepSpec
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -409,32 +413,61 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
-                       description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
-    p.add_argument("--preset", default="quick", help="smoke (pipeline check, ~2 min on a 2-core CPU), quick (default, ~12 min), "
-                   "cpu (~2 h on 2 cores), full (one GPU, in chunks) or paper (the paper's exact recipe, days of GPU)")
+                       description="Make the data when missing, train and evaluate every run of the preset not yet complete, "
+                                   "then write the report. Safe to interrupt and rerun: complete runs are skipped, "
+                                   "partial runs resume from their last checkpoint.")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="smoke (pipeline check, ~2 min on a 2-core CPU), quick (default, ~12 min), "
+        "cpu (~2 h on 2 cores), full (one GPU, in chunks) or paper (the paper's exact recipe, days of GPU)",
+    )
     p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
-    p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
+    p.add_argument(
+        "--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)"
+    )
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
     _data_arguments(p)
-    p.add_argument("--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
-    p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
+    p.add_argument(
+        "--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)"
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local (one run after another) or ray (one task per run)",
+    )
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
-    p.add_argument("--jobs", type=_positive_int, help="local runs at a time, each in its own process with its share of "
-                   "the cores (default: 2 on a CPU with 2+ cores, where small models leave cores idle; 1 on a GPU); "
-                   "speeds are timed afterwards, one model at a time")
-    p.add_argument("--max-minutes", type=_positive_float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        help="local runs at a time, each in its own process with its share of "
+        "the cores (default: 2 on a CPU with 2+ cores, where small models leave cores idle; 1 on a GPU); "
+        "speeds are timed afterwards, one model at a time",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=_positive_float,
+        help="stop at the next checkpoint after this many minutes (rerun to continue)",
+    )
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="rebuild tables, plots, REPORT.md and report.html from results on disk",
-                       description="Rebuild reports/PRESET/ from the results alone (no model is run). RESULTS may be the results root (every preset in it) or one preset's folder.")
+    p = sub.add_parser(
+        "report",
+        help="rebuild tables, plots, REPORT.md and report.html from results on disk",
+        description="Rebuild reports/PRESET/ from the results alone (no model is run). RESULTS may be the results "
+        "root (every preset in it) or one preset's folder.",
+    )
     p.add_argument("--results", default="results", help="results root or one preset folder (default: results)")
     p.add_argument("--out", default="reports", help="reports root (default: reports)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list registered models with their parameter counts and GMACs per 720p frame")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)")
+    p.add_argument(
+        "--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)"
+    )
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.set_defaults(func=cmd_models)
 
@@ -446,20 +479,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", type=int, nargs="+", help="blur lengths of the test sets, e.g. 7 9 11 13 15")
     p.add_argument("--gamma", type=float, help="average in linear light with this gamma (BSD-style, e.g. 2.2)")
     p.add_argument("--keep-hfr", action="store_true", help="also write the high-frame-rate sharp frames (hfr/)")
-    p.add_argument("--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)")
+    p.add_argument(
+        "--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a different synthetic dataset already in --root")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")
     p.add_argument("model", help="registered model name (see 'bench-deblur models')")
     p.add_argument("--out", required=True, help="run folder to write (config, history, checkpoints, metrics)")
-    p.add_argument("--preset", default="quick", help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)",
+    )
     _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.add_argument("--width", type=float, help="width multiplier (default: the preset's for this model)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
-    p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")
+    p.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option, e.g. placement=mid_decoder",
+    )
+    p.add_argument(
+        "--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)"
+    )
     _train_arguments(p)
     p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
@@ -467,8 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a model on test data: per-tau, per-sequence PSNR / SSIM / temporal")
     p.add_argument("model", help="a .keras file, a results run folder, or a registered model name (e.g. identity)")
-    p.add_argument("--data", required=True, help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences")
-    p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences",
+    )
+    p.add_argument(
+        "--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)"
+    )
     p.add_argument("--blur-dir", help=BLUR_DIR_HELP)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead, for a registered model name")
     p.add_argument("--color", default="rgb", choices=["rgb", "y"], help="PSNR/SSIM on RGB or on the Y channel")
@@ -480,21 +534,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bench_deblur import speed
 
-    p = sub.add_parser("speed", help="GPU/CPU speed benchmark: streaming frames/s, TFLOP/s, fp32 and bf16, batched streams",
-                       description="Time one recurrent step per frame with the device synchronised, after warm-up; see benchmarks/README.md.")
+    p = sub.add_parser(
+        "speed",
+        help="GPU/CPU speed benchmark: streaming frames/s, TFLOP/s, fp32 and bf16, batched streams",
+        description="Time one recurrent step per frame with the device synchronised, after warm-up; see benchmarks/README.md.",
+    )
     speed.add_arguments(p)
     p.set_defaults(func=cmd_speed)
 
     p = sub.add_parser("deblur", help="deblur your own video or frame folder online, frame by frame")
-    p.add_argument("input", help="video file (mp4, avi, mov, mkv, gif, ...), an image, or a folder of frames (png/jpg/bmp/tif); grey becomes RGB, alpha is dropped")
+    p.add_argument(
+        "input",
+        help="video file (mp4, avi, mov, mkv, gif, ...), an image, or a folder of frames (png/jpg/bmp/tif); "
+        "grey becomes RGB, alpha is dropped",
+    )
     p.add_argument("-o", "--output", required=True, help="output video file, or a folder for PNG frames")
     p.add_argument("--model", required=True, help="a .keras file or a results run folder")
     p.add_argument("--side-by-side", action="store_true", help="write input and output next to each other")
     p.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute dtype")
     p.add_argument("--fps", type=float, help="output frame rate (default: the input's, else 30)")
-    p.add_argument("--overwrite", action="store_true", help="write PNG frames into a folder that holds other files "
-                   "(same-named frames are replaced, nothing else is touched; never the input's folder)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write PNG frames into a folder that holds other files "
+        "(same-named frames are replaced, nothing else is touched; never the input's folder)",
+    )
     p.set_defaults(func=cmd_deblur)
     return parser
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from bench_deblur.errors import UserError
 
@@ -153,48 +154,47 @@ class SynthConfig:
     motion: str = "handheld"  # camera: "handheld" (pan + tremor + jerks) or "steady" (constant speed)
     controls: bool = True  # also write the control test sets (steady camera, random exposure)
 
-    def validated(self) -> SynthConfig:
-        """Check every option; a copy with sequences as tuples (configs may come from JSON)."""
-        cfg = dataclasses.replace(self, train_taus=tuple(self.train_taus), test_taus=tuple(self.test_taus),
-                                  objects=tuple(self.objects), speed=tuple(self.speed))
+    def __post_init__(self) -> None:
+        """Check every option wherever the config comes from (a preset, flags, JSON); sequences become tuples."""
+        for name in ("train_taus", "test_taus", "objects", "speed"):
+            setattr(self, name, tuple(getattr(self, name)))
         for name in ("seed", "height", "width", "frames", "train_sequences", "val_sequences", "test_sequences"):
-            value = getattr(cfg, name)
+            value = getattr(self, name)
             low = {"seed": 0, "height": 16, "width": 16, "frames": 1}.get(name, 0)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise UserError(f"{name}={value!r}: expected an integer >= {low}")
-        if cfg.train_frames is not None and (not isinstance(cfg.train_frames, int) or isinstance(cfg.train_frames, bool)
-                                             or cfg.train_frames < 1):
-            raise UserError(f"train_frames={cfg.train_frames!r}: expected an integer >= 1 or None")
-        if cfg.train_sequences + cfg.val_sequences + cfg.test_sequences == 0:
+        if self.train_frames is not None and (not isinstance(self.train_frames, int) or isinstance(self.train_frames, bool)
+                                             or self.train_frames < 1):
+            raise UserError(f"train_frames={self.train_frames!r}: expected an integer >= 1 or None")
+        if self.train_sequences + self.val_sequences + self.test_sequences == 0:
             raise UserError("train_sequences=0, val_sequences=0, test_sequences=0: expected at least one sequence")
         for name in ("train_taus", "test_taus"):
-            taus = getattr(cfg, name)
+            taus = getattr(self, name)
             if not taus:
                 raise UserError(f"{name}=(): expected at least one tau")
             for tau in taus:
                 if not isinstance(tau, int) or isinstance(tau, bool) or tau < 1 or tau % 2 == 0:
                     raise UserError(f"{name}: tau={tau!r}: expected a positive odd integer")
-        if cfg.spacing is not None:
-            for tau in sorted(set(cfg.train_taus + cfg.test_taus)):
-                if not isinstance(cfg.spacing, int) or not tau <= cfg.spacing < 2 * tau:
-                    raise UserError(f"spacing T={cfg.spacing}: expected tau <= T < 2*tau for tau={tau}")
-        if cfg.gamma is not None and not cfg.gamma > 0:
-            raise UserError(f"gamma={cfg.gamma}: expected a positive number or None")
+        if self.spacing is not None:
+            for tau in sorted(set(self.train_taus + self.test_taus)):
+                if not isinstance(self.spacing, int) or not tau <= self.spacing < 2 * tau:
+                    raise UserError(f"spacing T={self.spacing}: expected tau <= T < 2*tau for tau={tau}")
+        if self.gamma is not None and not self.gamma > 0:
+            raise UserError(f"gamma={self.gamma}: expected a positive number or None")
         for name in ("noise_std", "shake", "rotation_deg", "zoom", "object_speed"):
-            if not getattr(cfg, name) >= 0:
-                raise UserError(f"{name}={getattr(cfg, name)}: expected a number >= 0")
-        if len(cfg.speed) != 2 or not 0 < cfg.speed[0] <= cfg.speed[1]:
-            raise UserError(f"speed={cfg.speed}: expected (low, high) px per frame with 0 < low <= high")
-        if cfg.motion not in MOTIONS:
-            raise UserError(f"motion={cfg.motion!r}: expected one of {', '.join(MOTIONS)}")
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name}={getattr(self, name)}: expected a number >= 0")
+        if len(self.speed) != 2 or not 0 < self.speed[0] <= self.speed[1]:
+            raise UserError(f"speed={self.speed}: expected (low, high) px per frame with 0 < low <= high")
+        if self.motion not in MOTIONS:
+            raise UserError(f"motion={self.motion!r}: expected one of {', '.join(MOTIONS)}")
         for name in ("train_photo_fraction", "test_photo_fraction"):
-            if not 0 <= getattr(cfg, name) <= 1:
-                raise UserError(f"{name}={getattr(cfg, name)}: expected a number in [0, 1]")
-        if not cfg.background_scale >= 1.5:
-            raise UserError(f"background_scale={cfg.background_scale}: expected a number >= 1.5")
-        if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
-            raise UserError(f"objects={cfg.objects}: expected (min, max) with 0 <= min <= max")
-        return cfg
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserError(f"{name}={getattr(self, name)}: expected a number in [0, 1]")
+        if not self.background_scale >= 1.5:
+            raise UserError(f"background_scale={self.background_scale}: expected a number >= 1.5")
+        if len(self.objects) != 2 or not 0 <= self.objects[0] <= self.objects[1]:
+            raise UserError(f"objects={self.objects}: expected (min, max) with 0 <= min <= max")
 
 
 @dataclass
@@ -261,11 +261,11 @@ class SweepSpec:
         width = options.pop("width", self.width)
         return ModelConfig(name, m=m, width=width, global_skip=self.global_skip, kwargs=options)
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Types and ranges of every field, with the CLI's rules (a spec may come from any JSON file).
 
-        Model names and options are checked against the registry by ``sweep.check_runs``; ``train`` checked
-        itself when it was built (``TrainConfig.__post_init__``).
+        Model names and options are checked against the registry by ``sweep.check_runs``; ``synth`` and
+        ``train`` checked themselves when they were built.
         """
         if not isinstance(self.preset, str) or not self.preset or "/" in self.preset or self.preset.startswith("."):
             raise UserError(f"preset={self.preset!r}: expected a folder name")
@@ -273,7 +273,6 @@ class SweepSpec:
             raise UserError(f"scale_note={self.scale_note!r}: expected a string")
         if not isinstance(self.synth, SynthConfig):
             raise UserError(f"synth={self.synth!r}: expected an object with the fields of SynthConfig")
-        self.synth.validated()
         if not isinstance(self.train, TrainConfig):
             raise UserError(f"train={self.train!r}: expected an object with the fields of TrainConfig")
         if not _is_finite(self.width) or not self.width > 0:

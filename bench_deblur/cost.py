@@ -118,8 +118,8 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
 
     The steady state: the initial state (``get_initial_state_like``) is made before counting starts,
     since a video pays for it once, not per frame (a cell that primes a look-ahead buffer there, as
-    ESTRNN does, would otherwise be charged those passes on every frame). Counted rule by rule from the input/output shapes each sublayer sees while one
-    step runs symbolically (no arithmetic, so 720p costs nothing):
+    ESTRNN does, would otherwise be charged those passes on every frame). Counted rule by rule from the
+    input/output shapes each sublayer sees while one step runs symbolically (no arithmetic, so 720p costs nothing):
     Conv2D = Hout*Wout*Cout*kh*kw*Cin/groups; Conv2DTranspose = Hin*Win*Cin*kh*kw*Cout;
     element-wise layers (Add, Multiply, ReLU, Activation, ...) and fused non-linear
     activations = output elements; layers with ``macs()`` report their own. Biases

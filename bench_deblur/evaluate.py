@@ -200,8 +200,9 @@ def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = 128)
     n = len(cached) // 2
     streamer = Streamer(model)
     frames = (cached.frames(BLUR, t, t + 1)[0] for t in range(len(cached)))
-    for k, output in enumerate(streamer.run(frames)):
+    for k, frame in enumerate(streamer.run(frames)):
         if k == n:  # the step just taken made frame n: ask the cell what it saw
+            output = frame
             window = streamer.last_window
             maps = model.cell.diagnostics(window, streamer.last_states)
             padded = window.shape[1:3]  # the frame as the cell saw it (padded to its stride)

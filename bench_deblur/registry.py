@@ -16,10 +16,11 @@ import math
 import os
 import pkgutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_deblur.errors import UserError
 
@@ -181,10 +182,13 @@ def load_model(path: str | os.PathLike):
     try:  # for inference: the training loss (e.g. train.psnr_loss) need not be importable here
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean the same to a user.
-        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({why})") from None
     from baselines.base import DeblurNet
 
     if not isinstance(model, DeblurNet):
-        raise UserError(f"{path}: not a bench-deblur model (a {type(model).__name__}); expected a model trained by "
-                        "`bench-deblur train` or `bench-deblur run`")
+        raise UserError(
+            f"{path}: not a bench-deblur model (a {type(model).__name__}); expected a model trained by "
+            "`bench-deblur train` or `bench-deblur run`"
+        )
     return model

@@ -16,7 +16,9 @@ import os
 import sys
 import time
 import weakref
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
 
 class Step(NamedTuple):
     """A cell step ``call(window, states) -> (out, new_states)`` and how to wait for its results."""

@@ -8,7 +8,8 @@ step of ``bench_deblur.runtime``.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from keras import ops

@@ -197,8 +197,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object with the fields of SweepSpec")
     try:
-        spec = sweep_from_dict(data)
-        spec.validate()
+        spec = sweep_from_dict(data)  # checked as it is built
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{path}: not a valid sweep spec ({exc})") from None
     return spec

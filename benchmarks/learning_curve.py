@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO))
 
 
 def runs(preset: str, models: list[str], budgets: list[int], seed: int, lr: float | None = None):
-    from bench_deblur.config import ModelConfig, RunConfig, preset as get_preset
+    from bench_deblur.config import ModelConfig, RunConfig
+    from bench_deblur.config import preset as get_preset
 
     spec = get_preset(preset)
     for name in models:

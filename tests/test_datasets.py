@@ -187,8 +187,8 @@ def test_errors_are_one_line(tmp_path):
 
 def test_synthetic_control_splits_and_per_frame_records(tmp_path):
     """Controls come apart from the per-tau test splits; per-frame records are keyed like the evaluation's splits."""
-    from bench_deblur.datasets import open_dataset
     from bench_deblur.config import SynthConfig
+    from bench_deblur.datasets import open_dataset
     from bench_deblur.synth import make_dataset
 
     cfg = SynthConfig(seed=1, height=32, width=32, frames=3, train_sequences=1, test_sequences=2,

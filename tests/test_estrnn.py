@@ -6,7 +6,6 @@ import keras
 import numpy as np
 import pytest
 
-from bench_deblur.streaming import Streamer
 from bench_deblur.config import preset
 from bench_deblur.cost import count_macs
 from bench_deblur.errors import UserError
@@ -16,6 +15,7 @@ from bench_deblur.registry import (
     model_description,
     model_names,
 )
+from bench_deblur.streaming import Streamer
 from tests.test_models import video
 
 

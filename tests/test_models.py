@@ -1,6 +1,5 @@
 """The baselines: the paper's architectures, correct borders, streaming, save/load, backends."""
 
-import json
 import os
 import subprocess
 import sys

@@ -270,7 +270,7 @@ def test_sweep_spec_seed_out_of_range_is_refused():
     from bench_deblur.errors import UserError
 
     with pytest.raises(UserError, match="seeds"):
-        replace(preset("smoke"), seeds=[2**70]).validate()
+        replace(preset("smoke"), seeds=[2**70])
 
 
 def test_bogus_keras_backend_is_one_line(capsys, monkeypatch):

@@ -242,8 +242,8 @@ def test_valid_runs_load_with_controls_splits_and_null_temporal(tmp_path):
 
 def test_evaluates_own_metrics_always_pass(tmp_path):
     """What ``evaluate_splits`` writes (tau splits, controls, a named split) is consistent by construction."""
-    from bench_deblur.datasets import open_dataset
     from bench_deblur.config import SynthConfig
+    from bench_deblur.datasets import open_dataset
     from bench_deblur.evaluate import evaluate_splits
     from bench_deblur.registry import build_model
     from bench_deblur.report.load import _check_numbers

@@ -80,7 +80,9 @@ class Table:
         A rule before a row is a ``\\midrule`` leading its first cell, the place TeX reads it as
         between rows (Styler draws rules only under the header and for MultiIndex levels).
         """
-        tex = lambda v: latex_escape(str(v))
+        def tex(v: object) -> str:
+            return latex_escape(str(v))
+
         styler = self._styler().format(tex).format_index(tex, axis=1)
         styles = self._styles(
             lambda i, j, c: ("midrule: ;" if i in self.rule_before and j == 0 else "")

@@ -68,7 +68,6 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
     ``--overwrite``); the same config made by an older generator version is still remade.
     """
     root = Path(root)
-    cfg = cfg.validated()
     config = _jsonable(dataclasses.asdict(cfg))
     manifest_path = root / MANIFEST
     if manifest_path.exists():
