@@ -362,7 +362,7 @@ def test_sigterm_is_forwarded_to_pool_workers_as_an_interrupt():
 
 
 def test_jobs_is_capped_at_the_runs_and_warns_above_the_cores(tmp_path, capsys, monkeypatch):
-    from bench_deblur import sweep
+    from bench_deblur import benchmark
 
     make_dataset(tmp_path / "d", SynthConfig(height=32, width=32, frames=6, train_sequences=1, test_sequences=1),
                  progress=False)
@@ -372,7 +372,7 @@ def test_jobs_is_capped_at_the_runs_and_warns_above_the_cores(tmp_path, capsys, 
         seen.update(runs=len(runs), jobs=kwargs["jobs"])
         return {r.run_id: "complete" for r in runs}
 
-    monkeypatch.setattr(sweep, "execute", execute)
+    monkeypatch.setattr(benchmark, "execute", execute)  # where the orchestration calls it
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.chdir(tmp_path)
     assert run_cli(["run", "--preset", "smoke", "--data", "d", "--no-report", "--jobs", "10000"]) == 0
