@@ -418,6 +418,7 @@ PRESETS: dict[str, SweepSpec] = {
         main_models=list(QUICK_MAIN_MODELS),
         inputs_models=list(PAPER_MODELS),
         runtime_frames=3,
+        model_options=dict(CPU_MODEL_OPTIONS),  # `train --preset quick --model estrnn` trains the cpu size
     ),
     "full": SweepSpec(
         preset="full",
