@@ -373,8 +373,8 @@ CPU_SYNTH = dataclasses.replace(QUICK_SYNTH, train_sequences=256)
 # dead at the identity (+0.00 dB), so the warm-up stays at 30 steps.
 QUICK_TRAIN = TrainConfig(steps=QUICK_STEPS, steps_per_epoch=QUICK_STEPS // 2, batch_size=16, clip_len=7, crop=32, lr=2e-3,
                           loss="psnr", schedule="cosine", warmup_steps=30, weight_decay=0.0, val_clips=8)
-# The main comparison of the quick preset, listed because ESTRNN is not yet in it: the preset must stay within 15
-# minutes on 2 cores (11 min 11 s with these models), and ESTRNN's cost there is still to be timed.
+# The main comparison of the quick preset, listed because ESTRNN is not in it: the preset must stay within 15 minutes
+# on 2 cores, and ESTRNN's three runs at its cpu size would take it past that (the README gives the measurement).
 QUICK_MAIN_MODELS = ["cnn", "dbn", "identity", "strcnn", "strcnn_dtb"]
 # Per-model sizes at CPU scale, so that the main table compares models at a similar cost per frame. Measured with
 # bench_deblur.cost.count_macs at 64x64, m=1, steady state: strcnn_dtb at width 0.25 costs 74.4 MMACs per frame;

@@ -79,7 +79,7 @@ def test_model_options_size_one_model_and_default_to_none():
 
 
 def test_estrnn_is_in_every_main_comparison_but_quick():
-    """quick lists its main models until ESTRNN's cost there is timed (the preset must stay within 15 min on 2 cores)."""
+    """quick lists its main models without ESTRNN: its runs would take the preset past 15 min on 2 cores (README)."""
     for name in ("smoke", "cpu", "full", "paper"):
         seeds = {r.seed for r in expand(preset(name)) if r.model.name == "estrnn" and "main" in r.groups}
         assert len(seeds) >= 3, name
