@@ -10,6 +10,7 @@ import keras
 from keras import layers, ops
 
 from baselines.base import PACKAGE, DeblurCell
+from baselines.placements import DTB_PLACEMENTS
 
 
 def conv(filters: int, kernel: int, name: str, stride: int = 1, relu: bool = True,
@@ -19,10 +20,10 @@ def conv(filters: int, kernel: int, name: str, stride: int = 1, relu: bool = Tru
                          kernel_initializer=init, name=name)
 
 
-def rgb_conv(name: str, zero_init: bool) -> layers.Conv2D:
-    """The last conv, to RGB. Zero-initialised under the global skip, so training starts at the
-    identity floor (output = blurry centre frame) instead of below it."""
-    return conv(3, 3, name, relu=False, init="zeros" if zero_init else "glorot_uniform")
+def rgb_conv(name: str, zero_init: bool, kernel: int = 3) -> layers.Conv2D:
+    """The last conv, to RGB (3x3 unless ``kernel`` says otherwise). Zero-initialised under the global
+    skip, so training starts at the identity floor (output = blurry centre frame) instead of below it."""
+    return conv(3, kernel, name, relu=False, init="zeros" if zero_init else "glorot_uniform")
 
 
 def feature_conv(filters: int) -> layers.Conv2D:
@@ -129,15 +130,8 @@ class DTB(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "beta_init": self.beta_init}
 
 
-PLACEMENTS = {"none": None, "mid_encoder": 2, "after_encoder": 4, "mid_decoder": 6, "after_decoder": 8}
-"""Where DTB sits, as the number of residual blocks (4 encoder, then 4 decoder) before it.
-
-- ``none``: no DTB (STRCNN).
-- ``mid_encoder``: after the 2nd encoder residual block.
-- ``after_encoder``: between encoder and decoder, the paper's choice.
-- ``mid_decoder``: after the 2nd decoder residual block.
-- ``after_decoder``: after the last decoder residual block, just before the image and feature heads.
-"""
+PLACEMENTS = {p.name: p.blocks_before for p in DTB_PLACEMENTS}
+"""Where DTB sits, as the number of residual blocks (4 encoder, then 4 decoder) before it (``placements``)."""
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

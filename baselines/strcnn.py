@@ -2,7 +2,8 @@
 
 from baselines.base import DeblurNet
 from baselines.blocks import EncoderDecoderCell
-from bench_deblur.registry import register
+from baselines.placements import DTB_PLACEMENTS
+from bench_deblur.registry import Choices, register
 
 
 @register("strcnn")
@@ -11,7 +12,9 @@ def strcnn(m: int = 1, width: float = 1.0, global_skip: bool = False) -> DeblurN
     return DeblurNet(EncoderDecoderCell(m=m, width=width, global_skip=global_skip), name="strcnn")
 
 
-@register("strcnn_dtb")
+@register("strcnn_dtb", choices={
+    "placement": Choices({p.name: p.label for p in DTB_PLACEMENTS}, same_as={"none": "strcnn"}),
+})
 def strcnn_dtb(m: int = 1, width: float = 1.0, global_skip: bool = False, placement: str = "after_encoder") -> DeblurNet:
     """STRCNN+DTB: STRCNN plus dynamic temporal blending of features (placement: where DTB sits)."""
     cell = EncoderDecoderCell(m=m, width=width, global_skip=global_skip, placement=placement)

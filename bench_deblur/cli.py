@@ -13,18 +13,20 @@ import importlib.util
 import json
 import math
 import os
-import signal
 import sys
+from collections.abc import Callable
+from dataclasses import Field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
-from bench_deblur.datasets.layouts import LAYOUT_NAMES
-from bench_deblur.errors import UserError
+from bench_deblur import parallel
+from bench_deblur.config import MAX_SEED, ConfigError, TrainConfig
+from bench_deblur.datasets.plan import DataChoice, evaluation_data, plan_data, prepare_data, synthesise
+from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, listing
+from bench_deblur.errors import UserError, writing_to
 
 if TYPE_CHECKING:  # imported by the commands themselves, after --backend is applied
     from bench_deblur.config import SweepSpec
-    from bench_deblur.datasets import Dataset, RunData
-    from bench_deblur.synth.writer import SynthConfig
 
 EPILOG = "Run 'bench-deblur COMMAND --help' for the options of each command."
 
@@ -36,10 +38,6 @@ _BACKEND_HINTS = {
 
 # Keras's own backends; an unknown KERAS_BACKEND makes ``import keras`` raise a long traceback.
 KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
-MAX_SEED = 2**32 - 1  # bench_deblur.config.MAX_SEED, not imported here so that --help stays instant
-
-# The folder a command is writing to, named by the one-line error of an OSError that carries no file name (a full disk).
-_WHERE: list[Path] = []
 
 
 def _backend(args: argparse.Namespace) -> None:
@@ -160,12 +158,17 @@ def _distribute(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
+    from bench_deblur.cost import count_macs
     from bench_deblur.registry import build_model, model_description, model_names
 
-    rows = [(name, build_model(name, m=1, width=args.width).count_params(), model_description(name)) for name in model_names()]
-    print(f"{'model':<14} {'params (m=1, width ' + str(args.width) + ')':>26}  description")
-    for name, params, text in rows:
-        print(f"{name:<14} {params:>26,}  {text}")
+    rows = []
+    for name in model_names():
+        model = build_model(name, m=args.m, width=args.width)
+        rows.append((name, model.count_params(), count_macs(model, 720, 1280)["gmacs"], model_description(name)))
+    print(f"models at m={args.m}, width {args.width}; GMACs per 1280x720 output frame (steady state, biases not counted)")
+    print(f"{'model':<14} {'params':>12} {'GMACs':>8}  description")
+    for name, params, gmacs, text in rows:
+        print(f"{name:<14} {params:>12,} {gmacs:>8.1f}  {text}")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -181,141 +184,63 @@ def cmd_data(args: argparse.Namespace) -> None:
         overrides.update(test_taus=tuple(args.taus))
     cfg = type(cfg)(**{**cfg.__dict__, **overrides})
     root = Path(args.root or Path("data") / args.preset)
-    _synthesise(root, cfg, args.quiet, replace=args.overwrite)
+    synthesise(root, cfg, args.quiet, replace=args.overwrite)
     print(f"dataset ready: {root}")
 
 
-def _train_config(args: argparse.Namespace):
-    from dataclasses import replace
+def _train_flag(name: str) -> str:
+    """The ``bench-deblur train`` flag of TrainConfig field ``name``."""
+    return "--" + name.replace("_", "-")
 
+
+def _train_config(args: argparse.Namespace) -> tuple[SweepSpec, TrainConfig]:
+    """The preset's recipe with the train flags given; a bad value names the flag, as the user typed it."""
     from bench_deblur.config import preset
 
     spec = preset(args.preset)
-    fields = ("steps", "steps_per_epoch", "batch_size", "clip_len", "crop", "lr", "loss", "schedule", "warmup_steps",
-              "lr_decay", "lr_decay_steps",
-              "weight_decay", "clipnorm", "workers", "tensorboard")
-    overrides = {k: getattr(args, k) for k in fields if getattr(args, k) is not None and getattr(args, k) is not False}
-    return spec, replace(spec.train, **overrides)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    try:
+        return spec, replace(spec.train, **overrides)
+    except ConfigError as exc:
+        raise UserError(f"{_train_flag(exc.name)}: {exc.problem}") from None
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from bench_deblur.config import ModelConfig, RunConfig
+    from bench_deblur.config import RunConfig
     from bench_deblur.runner import run_one
     from bench_deblur.sweep import check_runs
 
     _distribute(args)
     spec, train_cfg = _train_config(args)
-    width = args.width if args.width is not None else spec.width
-    model = ModelConfig(args.model, m=args.m, width=width, global_skip=args.global_skip or spec.global_skip, kwargs=dict(args.option))
+    model = spec.model(args.model, args.m, **dict(args.option))  # the preset's size of this model, then the options
+    model = replace(model, width=args.width if args.width is not None else model.width,
+                    global_skip=args.global_skip or spec.global_skip)
     run = RunConfig(
         run_id=Path(args.out).name, preset=args.preset, model=model, train=train_cfg, synth=spec.synth, seed=args.seed,
         measure_runtime=args.runtime, eval_max_frames=spec.eval_max_frames, scale_note=spec.scale_note, groups=["main"],
     )
-    train_cfg.validate()  # model, recipe and --out folder are checked before any data is made or anything written
-    check_runs([run], Path(args.out).parent)
-    data = _run_data(args, spec)
-    _WHERE.append(Path(args.out))
-    status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
+    check_runs([run], Path(args.out).parent)  # the model and --out folder, before any data is made or anything written
+    data = prepare_data(plan_data(_data_choice(args), spec.preset), spec.synth, args.quiet)
+    with writing_to(args.out):
+        status = run_one(run, Path(args.out).parent, data, progress=not args.quiet)
     print(f"{run.run_id}: {status} ({args.out})")
 
 
-class DataPlan(NamedTuple):
-    """What runs train and are tested on, and whether the training data is synthetic data still to be made."""
-
-    data: RunData
-    synthesise: bool
-
-
-def _plan_data(args: argparse.Namespace, spec: SweepSpec) -> DataPlan:
-    """What runs train on (--data, --layout) and are tested on (--test-data, --test-layout; default the same).
-
-    Nothing is made or listed yet: this names the results folder before anything is checked or written.
-    """
-    from bench_deblur.datasets import RunData, open_dataset
-
-    train, synthesise = _training_data(args.data, spec, args.layout)
-    test = open_dataset(Path(args.test_data), args.test_layout) if args.test_data else train
-    if args.blur_dir:
-        if "gopro" not in (train.layout, test.layout):
-            raise UserError(f"--blur-dir {args.blur_dir}: only the gopro layout has a choice of blurry folder")
-        train, test = (d.with_blur_dir(args.blur_dir) if d.layout == "gopro" else d for d in (train, test))
-    return DataPlan(RunData(train, test), synthesise)
-
-
-def _run_data(args: argparse.Namespace, spec: SweepSpec, plan: DataPlan | None = None) -> RunData:
-    """The planned data (``_plan_data``), synthesised first when still to be made, every split listed (bad folders: one line)."""
-    data, synthesise = plan or _plan_data(args, spec)
-    if synthesise:
-        _synthesise(data.train.root, spec.synth, args.quiet)
-    data.check()
-    return data
-
-
-def _synthesise(root: Path, cfg: SynthConfig, quiet: bool, replace: bool = True) -> None:
-    """Make the synthetic dataset ``cfg`` in ``root`` under its lock (a no-op when it is up to date).
-
-    ``replace=False`` refuses a folder that holds another synthetic dataset (``data`` without --overwrite).
-    """
-    from bench_deblur.synth import make_dataset
-
-    _WHERE.append(root)
-    with _synthesis_lock(root):
-        kwargs = {} if replace else {"replace": False}
-        make_dataset(root, cfg, progress=not quiet, workers=os.cpu_count() or 1, **kwargs)
-    _WHERE.pop()
-
-
-def _training_data(data: str | None, spec: SweepSpec, layout: str) -> tuple[Dataset, bool]:
-    """The dataset to train on, and whether it is synthetic data still to be made (the preset's, or an empty --data folder).
-
-    A folder that holds a dataset is read as it is, never synthesised into; its layout is detected or checked.
-    """
-    from bench_deblur.datasets import MANIFEST, Dataset, open_dataset
-    from bench_deblur.synth.writer import MARKER
-
-    root = Path(data or Path("data") / spec.preset)
-    unmade = not (root / MANIFEST).exists() and (not root.exists() or (root / MARKER).exists()
-                                                 or (root.is_dir() and not any(root.iterdir())))
-    if data is None or (layout in ("auto", "native") and unmade):
-        if layout not in ("auto", "native"):
-            raise UserError(f"--layout {layout}: needs --data, the {layout} dataset's folder (data/{spec.preset} is synthetic)")
-        return Dataset(root, "native"), True
-    return open_dataset(root, layout), False
-
-
-def _synthesis_lock(root: Path) -> contextlib.AbstractContextManager[bool]:
-    """An exclusive lock on ``<root>.lock`` beside the dataset folder while it is made.
-
-    Two commands started together on an empty folder would otherwise synthesise
-    the same dataset at once; the second waits here, then finds it up to date.
-    """
-    from bench_deblur import fileio
-
-    return fileio.flocked(root.parent / f"{root.name}.lock")
+def _data_choice(args: argparse.Namespace) -> DataChoice:
+    """What a run trains and is tested on, from the options ``_data_arguments`` adds."""
+    return DataChoice(args.data, args.layout, args.test_data, args.test_layout, args.blur_dir)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from bench_deblur import fileio
-    from bench_deblur.datasets import detect_layout, find_sequences, open_dataset
     from bench_deblur.evaluate import evaluate_splits, model_cost
-    from bench_deblur.metrics import Protocol
+    from bench_deblur.metrics import METRICS, Protocol
     from bench_deblur.registry import build_model, load_model, model_names
 
     if args.out:
         _check_out_file(Path(args.out))
     model = build_model(args.model, m=args.m) if args.model in model_names() else load_model(args.model)
-    data = Path(args.data)
-    if not data.exists():
-        raise UserError(f"--data {data}: no such folder")
-    controls = {}
-    if detect_layout(data) is None:  # a folder of sequences: every sequence in it
-        splits = {data.name: find_sequences(data, args.layout, args.blur_dir)}
-        what = f"every sequence in {data}"
-    else:  # a dataset root: its test split(s)
-        dataset = open_dataset(data, args.layout)
-        dataset = dataset.with_blur_dir(args.blur_dir) if args.blur_dir else dataset
-        splits, controls = dataset.test_splits(), dataset.control_splits()
-        what = f"{dataset.name} ({dataset.id}), test split: {dataset.describe()['test']}"
+    splits, controls, what = evaluation_data(Path(args.data), args.layout, args.blur_dir)
     protocol = Protocol(color=args.color, crop_border=args.crop_border)
     _check_frame_sizes(splits, controls, args.crop_border)
     metrics = evaluate_splits(model, splits, protocol=protocol, max_frames=args.max_frames, progress=not args.quiet,
@@ -325,10 +250,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         fileio.write_json(args.out, metrics)
     print(f"data: {what}")
     key = "tau" if all(isinstance(k, int) for k in splits) else "split"
-    print(f"{key:>8} {'PSNR dB':>9} {'SSIM':>7} {'temporal':>9}")
-    for split, row in metrics["per_tau"].items():
-        temporal = "n/a" if row["temporal"] is None else f"{row['temporal']:.5f}"
-        print(f"{split:>8} {row['psnr']:>9.3f} {row['ssim']:>7.4f} {temporal:>9}")
+    heads = {m.name: f"{m.title} {m.unit}".strip() for m in METRICS.values()}
+    print(f"{key:>8} " + " ".join(f"{head:>9}" for head in heads.values()))
+    for split, row in metrics["per_tau"].items():  # one decimal more than the report's tables
+        cells = ["n/a" if row[m.name] is None else f"{row[m.name]:.{m.digits + 1}f}" for m in METRICS.values()]
+        print(f"{split:>8} " + " ".join(f"{cell:>{max(9, len(head))}}" for cell, head in zip(cells, heads.values())))
     ident = metrics["identity_mean"]
     for name, row in metrics.get("controls", {}).items():
         print(f"control {name} ({row['label']}): PSNR {row['psnr']:.3f} dB (blurry input: {row['blurry']['psnr']:.3f} dB)")
@@ -369,48 +295,31 @@ def _check_frame_sizes(splits: dict, controls: dict, crop_border: int) -> None:
 
 def _jobs(args: argparse.Namespace) -> int:
     """--jobs, else one process with --data-parallel, two on a CPU with two or more cores and one on an accelerator."""
-    from bench_deblur.parallel import resolve_jobs
-
-    return resolve_jobs(1 if args.jobs is None and args.data_parallel else args.jobs)
+    return parallel.resolve_jobs(1 if args.jobs is None and args.data_parallel else args.jobs)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    from bench_deblur.benchmark import prepare_benchmark, report_benchmark, run_benchmark
     from bench_deblur.config import preset
-    from bench_deblur.sweep import check_models, check_runs, execute, expand, load_spec, shard, write_spec
+    from bench_deblur.sweep import load_spec
 
     _distribute(args)
     spec = load_spec(args.spec) if args.spec else preset(args.preset)
+    bench = prepare_benchmark(spec, results_root=Path(args.results), data=_data_choice(args), part=args.shard,
+                              quiet=args.quiet, spec_path=args.spec)
     i, n = args.shard
-    try:  # every value, model name and model option is checked before anything is written
-        spec.validate()
-        every_run = expand(spec)
-        check_models(every_run)
-    except UserError as exc:
-        raise UserError(f"{args.spec}: not a valid sweep spec ({exc})") if args.spec else exc from None
-    plan = _plan_data(args, spec)
-    results = Path(args.results) / plan.data.results_name(spec.preset)
-    check_runs(every_run, results)  # and no run folder holds another run
-    data = _run_data(args, spec, plan)
-    for run in every_run:
-        run.data = data.describe()
-    _WHERE.append(results)
-    write_spec(spec, results)
-    runs = shard(every_run, i, n)
-    print(f"preset {spec.preset}: {len(runs)} runs in shard {i}/{n} -> {results}")
-    jobs = min(_jobs(args), max(1, len(runs)))  # never more worker processes than runs
+    print(f"preset {spec.preset}: {len(bench.runs)} runs in shard {i}/{n} -> {bench.results}")
+    jobs = min(_jobs(args), max(1, len(bench.runs)))  # never more worker processes than runs
     if args.jobs is not None and jobs > (os.cpu_count() or 1):
         print(f"warning: --jobs {args.jobs}: {jobs} processes on {os.cpu_count() or 1} CPU core(s); each gets one "
               "thread and they compete for the cores", file=sys.stderr)
-    status = execute(runs, results, data, executor=args.executor, ray_address=args.ray_address, progress=not args.quiet,
-                     max_minutes=args.max_minutes, jobs=jobs)
-    unfinished = sorted(k for k, v in status.items() if v not in ("complete", "done"))
-    if unfinished:
-        print(f"{len(unfinished)} run(s) not finished ({', '.join(unfinished)}); rerun the same command to resume.")
+    outcome = run_benchmark(bench, executor=args.executor, ray_address=args.ray_address, jobs=jobs,
+                            max_minutes=args.max_minutes, progress=not args.quiet)
+    if outcome.unfinished:
+        print(f"{len(outcome.unfinished)} run(s) not finished ({', '.join(outcome.unfinished)}); "
+              "rerun the same command to resume.")
     if not args.no_report:
-        from bench_deblur.report import build_report
-
-        out = build_report(results, Path(args.reports) / results.name, progress=not args.quiet)
-        print(f"report: {out}")
+        print(f"report: {report_benchmark(bench, Path(args.reports), progress=not args.quiet)}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -447,18 +356,50 @@ def cmd_speed(args: argparse.Namespace) -> None:
     speed.run_from_args(args)
 
 
-LAYOUT_CHOICES = ["auto", *LAYOUT_NAMES]
+LAYOUT_CHOICES = ["auto", *LAYOUTS]
+BLUR_DIR_HELP = "; ".join(f"{k.dataset}'s blurry folder: {k.blur[0]} (default) or {listing(list(k.blur[1:]))}"
+                          for k in LAYOUTS.values() if k.blur_choice)
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
     """What a run trains and is tested on; docs/datasets.md describes each layout."""
-    p.add_argument("--data", help="dataset folder to train (and test) on: synthetic (default data/PRESET, synthesised "
-                                  "when missing) or a GoPro, DVD or BSD folder")
+    public = listing([k.dataset for k in LAYOUTS.values() if not k.synthetic])
+    p.add_argument("--data", help=f"dataset folder to train (and test) on: {SYNTHETIC.dataset} (default data/PRESET, "
+                                  f"synthesised when missing) or a {public} folder")
     p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES,
-                   help="layout of --data: native (synthetic), gopro, dvd, bsd (default: detected)")
-    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
+                   help=f"layout of --data: {', '.join(f'{k.name} ({k.dataset})' for k in LAYOUTS.values())} "
+                   "(default: detected)")
+    p.add_argument("--blur-dir", help=BLUR_DIR_HELP)
     p.add_argument("--test-data", help="test on this dataset instead (cross-dataset; default: --data's test split)")
     p.add_argument("--test-layout", default="auto", choices=LAYOUT_CHOICES, help="layout of --test-data (default: detected)")
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, from its metadata (help, choices, rule); an unset flag keeps the preset's."""
+    hints = get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if hints[f.name] is bool:
+            p.add_argument(_train_flag(f.name), action="store_true", default=None, help=f.metadata["help"])
+        else:
+            p.add_argument(_train_flag(f.name), type=_field_parser(f, hints[f.name]),
+                           choices=f.metadata["choices"] or None, help=f.metadata["help"])
+
+
+def _field_parser(f: Field, hint: Any) -> Callable[[str], Any]:
+    """An argparse type for a TrainConfig field: its type (int, float or str) and the rule ``__post_init__`` checks."""
+    base = next(t for t in get_args(hint) or (hint,) if t is not type(None))
+    expected = f"expected {f.metadata['expected']}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        if not f.metadata["ok"](value):
+            raise argparse.ArgumentTypeError(f"{expected}, got {text}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -472,32 +413,62 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("run", help="the whole benchmark: data, training, evaluation, report (resumable)",
-                       description="Make the data when missing, train and evaluate every run of the preset not yet complete, then write the report. Safe to interrupt and rerun: complete runs are skipped, partial runs resume from their last checkpoint.")
-    p.add_argument("--preset", default="quick", help="smoke (pipeline check, ~2 min on a 2-core CPU), quick (default, ~12 min), "
-                   "cpu (~2 h on 2 cores), full (one GPU, in chunks) or paper (the paper's exact recipe, days of GPU)")
+                       description="Make the data when missing, train and evaluate every run of the preset not yet complete, "
+                                   "then write the report. Safe to interrupt and rerun: complete runs are skipped, "
+                                   "partial runs resume from their last checkpoint.")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="smoke (pipeline check, ~2 min on a 2-core CPU), quick (default, ~12 min), "
+        "cpu (~2 h on 2 cores), full (one GPU, in chunks) or paper (the paper's exact recipe, days of GPU)",
+    )
     p.add_argument("--spec", help="a sweep spec JSON file (a results folder's sweep.json is one) instead of --preset")
-    p.add_argument("--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)")
+    p.add_argument(
+        "--results", default="results", help="results root; runs go to RESULTS/PRESET/RUN_ID (default: results)"
+    )
     p.add_argument("--reports", default="reports", help="reports root (default: reports)")
     _data_arguments(p)
-    p.add_argument("--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)")
-    p.add_argument("--executor", default="local", choices=["local", "ray"], help="local (one run after another) or ray (one task per run)")
+    p.add_argument(
+        "--shard", type=_shard, default=(1, 1), help="run only shard i of n, e.g. 2/3 (deterministic split by run id)"
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local (one run after another) or ray (one task per run)",
+    )
     p.add_argument("--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray instance)")
-    p.add_argument("--jobs", type=_positive_int, help="local runs at a time, each in its own process with its share of "
-                   "the cores (default: 2 on a CPU with 2+ cores, where small models leave cores idle; 1 on a GPU); "
-                   "speeds are timed afterwards, one model at a time")
-    p.add_argument("--max-minutes", type=_positive_float, help="stop at the next checkpoint after this many minutes (rerun to continue)")
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        help="local runs at a time, each in its own process with its share of "
+        "the cores (default: 2 on a CPU with 2+ cores, where small models leave cores idle; 1 on a GPU); "
+        "speeds are timed afterwards, one model at a time",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=_positive_float,
+        help="stop at the next checkpoint after this many minutes (rerun to continue)",
+    )
     p.add_argument("--no-report", action="store_true", help="do not rebuild the report at the end")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="rebuild tables, plots, REPORT.md and report.html from results on disk",
-                       description="Rebuild reports/PRESET/ from the results alone (no model is run). RESULTS may be the results root (every preset in it) or one preset's folder.")
+    p = sub.add_parser(
+        "report",
+        help="rebuild tables, plots, REPORT.md and report.html from results on disk",
+        description="Rebuild reports/PRESET/ from the results alone (no model is run). RESULTS may be the results "
+        "root (every preset in it) or one preset's folder.",
+    )
     p.add_argument("--results", default="results", help="results root or one preset folder (default: results)")
     p.add_argument("--out", default="reports", help="reports root (default: reports)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("models", help="list registered models with their parameter counts at m=1")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)")
+    p = sub.add_parser("models", help="list registered models with their parameter counts and GMACs per 720p frame")
+    p.add_argument(
+        "--width", type=float, default=1.0, help="width multiplier (default 1.0 = the paper's 64/32 channels)"
+    )
+    p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("data", help="synthesise a preset's high-frame-rate dataset (Eq. 1 blur)")
@@ -508,46 +479,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--taus", type=int, nargs="+", help="blur lengths of the test sets, e.g. 7 9 11 13 15")
     p.add_argument("--gamma", type=float, help="average in linear light with this gamma (BSD-style, e.g. 2.2)")
     p.add_argument("--keep-hfr", action="store_true", help="also write the high-frame-rate sharp frames (hfr/)")
-    p.add_argument("--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)")
+    p.add_argument(
+        "--motion", choices=["handheld", "steady"], help="camera motion (default handheld; steady = constant speed)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a different synthetic dataset already in --root")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("train", help="train and evaluate one model into one run folder (resumable)")
     p.add_argument("model", help="registered model name (see 'bench-deblur models')")
     p.add_argument("--out", required=True, help="run folder to write (config, history, checkpoints, metrics)")
-    p.add_argument("--preset", default="quick", help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        help="recipe and data defaults to start from: smoke, quick (default), cpu, full or paper (the paper's exact recipe)",
+    )
     _data_arguments(p)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
-    p.add_argument("--width", type=float, help="width multiplier (default: the preset's)")
+    p.add_argument("--width", type=float, help="width multiplier (default: the preset's for this model)")
     p.add_argument("--global-skip", action="store_true", help="output = centre blurry frame + prediction")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE", help="model option, e.g. placement=mid_decoder")
-    p.add_argument("--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)")
-    p.add_argument("--steps", type=_positive_int, help="training steps (paper: 300,000)")
-    p.add_argument("--steps-per-epoch", type=_positive_int, help="checkpoint interval in steps")
-    p.add_argument("--batch-size", type=_positive_int, help="clips per batch (paper: 8)")
-    p.add_argument("--clip-len", type=_positive_int, help="frames per training clip (paper: 13)")
-    p.add_argument("--crop", type=_positive_int, help="training crop size in pixels (paper: 128)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (paper: 1e-4)")
-    p.add_argument("--loss", choices=["mse", "psnr"],
-                   help="training loss: the paper's MSE, or per-clip 10 log10 MSE (weights every clip's dB alike)")
-    p.add_argument("--schedule", choices=["exponential", "cosine"],
-                   help="learning-rate schedule: the paper's staircase decay, or cosine to 0 at --steps")
-    p.add_argument("--warmup-steps", type=_non_negative_int, help="linear warm-up steps (cosine schedule only)")
-    p.add_argument("--lr-decay", type=float, help="learning-rate factor per decay interval (paper: 0.96)")
-    p.add_argument("--lr-decay-steps", type=_positive_int, help="decay interval in steps (paper: 10,000)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight on the conv kernels (paper: 1e-5)")
-    p.add_argument("--clipnorm", type=float, help="clip each gradient to this norm (not in the paper; default off)")
-    p.add_argument("--workers", type=_positive_int, help="data-loading threads")
-    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model option, e.g. placement=mid_decoder",
+    )
+    p.add_argument(
+        "--seed", type=_seed, default=0, help=f"seed of initialisation and batches, 0 to {MAX_SEED} (default 0)"
+    )
+    _train_arguments(p)
     p.add_argument("--runtime", action="store_true", help="also time streaming fps at 640x480 and 1280x720")
     p.add_argument("--data-parallel", action="store_true", help="split each batch over all local GPUs (JAX backend)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model on test data: per-tau, per-sequence PSNR / SSIM / temporal")
     p.add_argument("model", help="a .keras file, a results run folder, or a registered model name (e.g. identity)")
-    p.add_argument("--data", required=True, help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences")
-    p.add_argument("--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)")
-    p.add_argument("--blur-dir", help="GoPro's blurry folder: blur (default) or blur_gamma")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a dataset root (its test split; all tau splits of synthetic data) or a folder of sequences",
+    )
+    p.add_argument(
+        "--layout", default="auto", choices=LAYOUT_CHOICES, help="folder layout of --data (default: detected)"
+    )
+    p.add_argument("--blur-dir", help=BLUR_DIR_HELP)
     p.add_argument("--m", type=_non_negative_int, default=1, help="look-ahead, for a registered model name")
     p.add_argument("--color", default="rgb", choices=["rgb", "y"], help="PSNR/SSIM on RGB or on the Y channel")
     p.add_argument("--crop-border", type=_non_negative_int, default=0, help="pixels ignored at each border")
@@ -558,64 +534,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bench_deblur import speed
 
-    p = sub.add_parser("speed", help="GPU/CPU speed benchmark: streaming frames/s, TFLOP/s, fp32 and bf16, batched streams",
-                       description="Time one recurrent step per frame with the device synchronised, after warm-up; see benchmarks/README.md.")
+    p = sub.add_parser(
+        "speed",
+        help="GPU/CPU speed benchmark: streaming frames/s, TFLOP/s, fp32 and bf16, batched streams",
+        description="Time one recurrent step per frame with the device synchronised, after warm-up; see benchmarks/README.md.",
+    )
     speed.add_arguments(p)
     p.set_defaults(func=cmd_speed)
 
     p = sub.add_parser("deblur", help="deblur your own video or frame folder online, frame by frame")
-    p.add_argument("input", help="video file (mp4, avi, mov, mkv, gif, ...), an image, or a folder of frames (png/jpg/bmp/tif); grey becomes RGB, alpha is dropped")
+    p.add_argument(
+        "input",
+        help="video file (mp4, avi, mov, mkv, gif, ...), an image, or a folder of frames (png/jpg/bmp/tif); "
+        "grey becomes RGB, alpha is dropped",
+    )
     p.add_argument("-o", "--output", required=True, help="output video file, or a folder for PNG frames")
     p.add_argument("--model", required=True, help="a .keras file or a results run folder")
     p.add_argument("--side-by-side", action="store_true", help="write input and output next to each other")
     p.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="compute dtype")
     p.add_argument("--fps", type=float, help="output frame rate (default: the input's, else 30)")
-    p.add_argument("--overwrite", action="store_true", help="write PNG frames into a folder that holds other files "
-                   "(same-named frames are replaced, nothing else is touched; never the input's folder)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write PNG frames into a folder that holds other files "
+        "(same-named frames are replaced, nothing else is touched; never the input's folder)",
+    )
     p.set_defaults(func=cmd_deblur)
     return parser
 
 
 def _where(args: argparse.Namespace) -> str:
-    """The folder the command was writing to, for an OSError without a file name."""
-    if _WHERE:
-        return str(_WHERE[-1])
+    """The folder named by the command's options, for an OSError without a file name (``writing_to`` names one)."""
     for name in ("out", "output", "root", "results", "data"):
         if getattr(args, name, None):
             return str(getattr(args, name))
     return os.getcwd()
 
 
-def _on_sigterm(signum, frame) -> None:
-    """SIGTERM is handled as Ctrl-C is: ``KeyboardInterrupt`` unwinds, so temporary files are cleaned up."""
-    _TERMINATED.append(signum)
-    raise KeyboardInterrupt
-
-
-_TERMINATED: list[int] = []
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Install ``_on_sigterm`` meanwhile (only the main thread may set a handler)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _WHERE.clear()
-    _TERMINATED.clear()
-    with _sigterm_as_interrupt():
+    with parallel.sigterm_as_interrupt():  # temporary files are cleaned up, as after Ctrl-C
         return _main(args)
 
 
@@ -634,8 +594,9 @@ def _main(args: argparse.Namespace) -> int:
         print(f"error: {exc.filename or _where(args)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{'terminated' if _TERMINATED else 'interrupted'}; everything already written is kept", file=sys.stderr)
-        return 143 if _TERMINATED else 130
+        terminated = parallel.terminated()
+        print(f"{'terminated' if terminated else 'interrupted'}; everything already written is kept", file=sys.stderr)
+        return 143 if terminated else 130
     return 0
 
 

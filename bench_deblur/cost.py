@@ -9,9 +9,6 @@ the speed of *queueing* work, often ~10x too fast.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
 import statistics
 import warnings
 from collections.abc import Callable
@@ -22,6 +19,7 @@ import numpy as np
 from keras import layers
 
 from bench_deblur import runtime
+from bench_deblur.provenance import device_info
 
 #: Layers whose cost is one MAC-equivalent per output element.
 ELEMENTWISE = (
@@ -104,21 +102,24 @@ def _named_sublayers(root: layers.Layer) -> list[tuple[str, layers.Layer]]:
     return found
 
 
-def _step_and_input(model: Any) -> tuple[layers.Layer, Callable, int]:
-    """The layer tree to instrument, one step of it as a function of the input, and input channels."""
+def _step_and_input(model: Any) -> tuple[layers.Layer, Callable, Callable, int]:
+    """The layer tree to instrument, the state a video starts from (a function of the first input), one step
+    as a function of an input and a state, and input channels."""
     if hasattr(model, "cell"):
         cell = model.cell
-        return cell, lambda window: cell(window, cell.get_initial_state_like(window)), 3 * (2 * model.m + 1)
+        return cell, cell.get_initial_state_like, cell, 3 * (2 * model.m + 1)
     if isinstance(model, keras.Model) and model.inputs:
-        return model, lambda x: model(x), int(model.inputs[0].shape[-1])
+        return model, lambda x: None, lambda x, _: model(x), int(model.inputs[0].shape[-1])
     raise TypeError("expected a DeblurNet (with .cell and .m) or a built functional/Sequential keras.Model")
 
 
 def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
     """MACs per output frame at ``height`` x ``width``: one cell step (or one forward pass), batch 1.
 
-    Counted rule by rule from the input/output shapes each sublayer sees while one
-    step runs symbolically (no arithmetic, so 720p costs nothing):
+    The steady state: the initial state (``get_initial_state_like``) is made before counting starts,
+    since a video pays for it once, not per frame (a cell that primes a look-ahead buffer there, as
+    ESTRNN does, would otherwise be charged those passes on every frame). Counted rule by rule from the
+    input/output shapes each sublayer sees while one step runs symbolically (no arithmetic, so 720p costs nothing):
     Conv2D = Hout*Wout*Cout*kh*kw*Cin/groups; Conv2DTranspose = Hin*Win*Cin*kh*kw*Cout;
     element-wise layers (Add, Multiply, ReLU, Activation, ...) and fused non-linear
     activations = output elements; layers with ``macs()`` report their own. Biases
@@ -126,24 +127,32 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
     (concatenation, padding, slicing) and raw ops outside layers are not counted;
     leaf layers the rules do not know are listed under "uncounted".
     """
-    root, step, channels = _step_and_input(model)
+    root, start, step, channels = _step_and_input(model)
     named = _named_sublayers(root)
     calls: list[tuple[str, layers.Layer, list, list]] = []
+    counting = False
 
     def instrument(path: str, layer: layers.Layer) -> None:
         original = layer.call
 
         def call(*args, **kwargs):
             out = original(*args, **kwargs)
-            calls.append((path, layer, _shapes((args, kwargs)), _shapes(out)))
+            if counting:
+                calls.append((path, layer, _shapes((args, kwargs)), _shapes(out)))
             return out
 
         layer.call = call
 
+    def steady_step(x):
+        nonlocal counting
+        states = start(x)
+        counting = True
+        return step(x, states)
+
     for path, layer in named:
         instrument(path, layer)
     try:
-        _Probe(step).compute_output_spec(keras.KerasTensor((1, height, width, channels)))
+        _Probe(steady_step).compute_output_spec(keras.KerasTensor((1, height, width, channels)))
     finally:
         for _, layer in named:
             del layer.call  # the instance attribute; the class's call is visible again
@@ -169,41 +178,6 @@ def count_macs(model: Any, height: int, width: int) -> dict[str, Any]:
         "height": height,
         "width": width,
     }
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def device_info() -> dict[str, Any]:
-    """Backend, the accelerator (or CPU) name and the default float type: what a timing depends on."""
-    backend = keras.backend.backend()
-    device, kind = "", "cpu"
-    if backend == "jax":
-        import jax
-
-        d = jax.devices()[0]
-        kind = d.platform
-        device = d.device_kind if kind != "cpu" else ""
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            kind = "gpu"
-            device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
-    elif backend == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            kind, device = "gpu", torch.cuda.get_device_name(0)
-    if kind == "cpu":
-        device = f"{_cpu_name()} ({os.cpu_count()} logical cores)"
-    return {"backend": backend, "device": device, "device_type": kind, "dtype": keras.config.floatx()}
 
 
 def measure_fps(

@@ -14,13 +14,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from baselines.base import Streamer
 from bench_deblur import cost, fileio
+from bench_deblur.config import RUNTIME_SIZES
 from bench_deblur.datasets import Sequence, find_sequences
 from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
-from bench_deblur.metrics import Protocol, StreamScores
+from bench_deblur.metrics import METRICS, METRICS_SCHEMA, Protocol, StreamScores
 from bench_deblur.progress import progress_bar
-from bench_deblur.runtime import RUNTIME_SIZES, compiled_diagnostics
+from bench_deblur.provenance import device_info
+from bench_deblur.runtime import compiled_diagnostics
+from bench_deblur.streaming import Streamer
 
 STEP_PIXELS = 2**20
 """Pixels per cell step: 256 same-shaped 64x64 sequences are stepped side by side, a 1280x720 one alone."""
@@ -34,7 +36,7 @@ def _mean(rows: list[dict], key: str) -> float | None:
 
 
 def _summary(rows: list[dict]) -> dict:
-    return {key: _mean(rows, key) for key in ("psnr", "ssim", "temporal")}
+    return {key: _mean(rows, key) for key in METRICS}
 
 
 def _batches(sequences: list[CachedSequence]) -> list[list[int]]:
@@ -143,7 +145,7 @@ def evaluate_splits(
     cached: dict[str, list[CachedSequence]] = {}
     work = [(str(tau), folder, None) for tau, folder in sorted(splits.items())]
     work += [(name, listed, info) for name, (info, listed) in sorted(controls.items())]
-    results: dict[str, Any] = {"protocol": protocol.to_dict()}
+    results: dict[str, Any] = {"schema": METRICS_SCHEMA, "protocol": protocol.to_dict()}
     for key, folder, info in progress_bar(work, desc=f"evaluate {model.name}", unit="split", progress=progress):
         listed = folder if isinstance(folder, list) else find_sequences(folder, layout)  # a split's sequences, or its folder
         entry, maps, cached[key] = _split_scores(model, listed, protocol, max_frames, maps=True)
@@ -170,7 +172,7 @@ def evaluate_splits(
 
 def model_cost(model: keras.Model, measure_runtime: bool, runtime_frames: int = 10) -> dict[str, Any]:
     """Parameters, GMACs per frame and (optionally) synchronised streaming fps at VGA and 720p."""
-    info = cost.device_info()
+    info = device_info()
     result: dict[str, Any] = {
         "params": int(model.count_params()),
         "gmacs": {f"{w}x{h}": cost.count_macs(model, h, w)["gmacs"] for w, h in RUNTIME_SIZES},
@@ -198,8 +200,9 @@ def save_samples(model: keras.Model, seq: Sequence, path: Path, crop: int = 128)
     n = len(cached) // 2
     streamer = Streamer(model)
     frames = (cached.frames(BLUR, t, t + 1)[0] for t in range(len(cached)))
-    for k, output in enumerate(streamer.run(frames)):
+    for k, frame in enumerate(streamer.run(frames)):
         if k == n:  # the step just taken made frame n: ask the cell what it saw
+            output = frame
             window = streamer.last_window
             maps = model.cell.diagnostics(window, streamer.last_states)
             padded = window.shape[1:3]  # the frame as the cell saw it (padded to its stride)

@@ -12,8 +12,8 @@ import keras
 import numpy as np
 
 from bench_deblur.datasets import Sequence, read_frame
-from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
 from bench_deblur.errors import UserError
+from bench_deblur.framecache import BLUR, SHARP, CachedSequence, cached_sequence
 from bench_deblur.progress import progress_bar
 
 

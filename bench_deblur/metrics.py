@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -21,6 +23,11 @@ BT601_LUMA = (0.299, 0.587, 0.114)
 #: Wang et al. (2004) as deblurring papers and BasicSR score it: an 11x11 Gaussian window of sigma 1.5
 #: (skimage derives the size from sigma) and population covariances; written out so the record does
 #: not depend on a library's defaults.
+METRICS_SCHEMA = 1
+"""The format of a run's ``metrics.json`` (its ``schema`` key): what ``evaluate_splits`` writes and the report reads.
+
+A ``metrics.json`` without the key is version 1: the committed cpu record holds this format and was written
+before the key existed."""
 _SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False, "K1": 0.01, "K2": 0.03}
 _SSIM_TRUNCATE = 3.5  # skimage's: an 11x11 window at sigma 1.5
 
@@ -75,18 +82,7 @@ class Protocol:
                 "predictions clipped to [0, data_range] and rounded to 8 bits (as saved images), "
                 if self.quantize else "predictions scored as given (no clipping, no quantisation), "
             ) + f"then convert colour and crop {self.crop_border} px from every edge",
-            "psnr": "per frame 10*log10(data_range^2 / MSE), MSE over all pixels and channels; "
-            "inf when MSE == 0; sequence score = mean over frames",
-            "ssim": {
-                "function": "equal to skimage.metrics.structural_similarity with these settings (tested to 1e-6), "
-                "computed for all frames at once",
-                "channel_axis": -1 if self.color == "rgb" else None,
-                "data_range": self.data_range,
-                **_SSIM_SETTINGS,
-                "aggregation": "per frame (mean over channels), sequence score = mean over frames",
-            },
-            "temporal": "mean |(pred[n+1] - pred[n]) - (gt[n+1] - gt[n])| over n, pixels and channels, "
-            "in intensity units (lower is better); penalises flicker; null for 1-frame sequences",
+            **{metric.name: metric.definition(self) for metric in METRICS.values()},
         }
 
 
@@ -144,14 +140,85 @@ def _ssim_frames(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.nda
     return s[:, pad:-pad, pad:-pad].mean(axis=(1, 2, 3))
 
 
-def _temporal(pred: np.ndarray, gt: np.ndarray) -> float | None:
-    if pred.shape[0] < 2:
-        return None
-    return float(np.mean(_flicker(pred, gt)))
+def _psnr_frames(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.ndarray:
+    return np.array([psnr_of(a, b, protocol.data_range) for a, b in zip(pred, gt)], dtype=np.float64)
 
 
-def _flicker(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    return np.abs(np.diff(pred, axis=0) - np.diff(gt, axis=0))
+def _step_errors(pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> np.ndarray:
+    """Mean |(pred[n] - pred[n-1]) - (gt[n] - gt[n-1])| of each step between consecutive frames: N frames, N - 1 values.
+
+    One step at a time, in place: the float64 differences of a 720p frame are 22 MB each.
+    """
+    out = np.empty(max(len(pred) - 1, 0))
+    for n in range(1, len(pred)):
+        step = pred[n] - pred[n - 1]
+        step -= gt[n] - gt[n - 1]
+        out[n - 1] = np.abs(step, out=step).mean()
+    return out
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One score of a sequence, declared once: how it is computed, recorded and shown.
+
+    ``frames`` scores prepared frames (N, h, w, c), as ``_prepare`` makes them, one value per
+    frame; with ``steps``, N consecutive frames of one sequence, one value per step between
+    frames (N - 1). A sequence's score is the mean of those values (None when there is none).
+    ``definition`` is what ``Protocol.to_dict`` records about it. ``digits``: decimals shown in
+    report tables; ``unit`` and ``higher_is_better`` make the column label. ``required``: every
+    results file holds it (a metric added later is absent from older results, which still load);
+    ``paired``: the paired tables show its differences; ``record_frames``: results also keep
+    every frame's value (``<name>_frames``, for the per-frame figures).
+    """
+
+    name: str
+    title: str
+    digits: int
+    higher_is_better: bool
+    frames: Callable[[np.ndarray, np.ndarray, Protocol], np.ndarray]
+    definition: Callable[[Protocol], Any]
+    unit: str = ""
+    steps: bool = False
+    required: bool = False
+    paired: bool = False
+    record_frames: bool = False
+
+    @property
+    def label(self) -> str:
+        """The column label of report tables: 'PSNR (dB)', 'temporal error (lower is better)'."""
+        notes = [self.unit] * bool(self.unit) + ["lower is better"] * (not self.higher_is_better)
+        return f"{self.title} ({', '.join(notes)})" if notes else self.title
+
+    def of(self, pred: np.ndarray, gt: np.ndarray, protocol: Protocol) -> float | None:
+        """The score of one sequence of prepared frames."""
+        values = self.frames(pred, gt, protocol)
+        return float(np.mean(values)) if len(values) else None
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric(
+        "psnr", "PSNR", 2, True, _psnr_frames, unit="dB", required=True, paired=True, record_frames=True,
+        definition=lambda protocol: "per frame 10*log10(data_range^2 / MSE), MSE over all pixels and channels; "
+        "inf when MSE == 0; sequence score = mean over frames",
+    ),
+    Metric(
+        "ssim", "SSIM", 4, True, _ssim_frames, required=True, paired=True,
+        definition=lambda protocol: {
+            "function": "equal to skimage.metrics.structural_similarity with these settings (tested to 1e-6), "
+            "computed for all frames at once",
+            "channel_axis": -1 if protocol.color == "rgb" else None,
+            "data_range": protocol.data_range,
+            **_SSIM_SETTINGS,
+            "aggregation": "per frame (mean over channels), sequence score = mean over frames",
+        },
+    ),
+    Metric(
+        "temporal", "temporal error", 4, False, _step_errors, steps=True,
+        definition=lambda protocol: "mean |(pred[n+1] - pred[n]) - (gt[n+1] - gt[n])| over n, pixels and channels, "
+        "in intensity units (lower is better); penalises flicker; null for 1-frame sequences",
+    ),
+)}
+"""Every metric, in the order results and tables list them: ``evaluate``, the report and the CLI iterate over it."""
 
 
 def psnr(pred, gt, protocol: Protocol = Protocol()) -> float:
@@ -169,12 +236,12 @@ def ssim(pred, gt, protocol: Protocol = Protocol()) -> float:
 def temporal_error(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> float | None:
     """Mean absolute error between frame-to-frame differences (flicker); None for a 1-frame sequence."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
-    return _temporal(p, g)
+    return METRICS["temporal"].of(p, g, protocol)
 
 
 def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
-    """Scores of a sequence (N, H, W, 3): PSNR and SSIM averaged over frames, the temporal error, and
-    every frame's PSNR (``psnr_frames``, for warm-up and drift plots)."""
+    """Scores of a sequence (N, H, W, 3): every metric of ``METRICS``, the per-frame values of those that
+    keep them (``psnr_frames``, for warm-up and drift plots) and the frame count."""
     p, g = _prepare(pred_seq, gt_seq, protocol, ndim=4)
     scores = StreamScores(1, protocol)
     scores._add(p, g)
@@ -184,59 +251,56 @@ def sequence_metrics(pred_seq, gt_seq, protocol: Protocol = Protocol()) -> dict:
 class StreamScores:
     """``sequence_metrics`` of S sequences fed a few frames at a time, as an online deblurrer outputs them.
 
-    Keeps per-frame scores and each sequence's last frame (for the temporal error), never a
-    sequence, so memory does not grow with its length. Every frame's PSNR and SSIM are those of
-    ``sequence_metrics`` exactly; the temporal error is summed chunk by chunk, so it can differ
-    from the one-call mean in the last bits (about 1e-16 relative).
+    Keeps per-frame values and each sequence's last frame (for metrics of the steps between
+    frames), never a sequence, so memory does not grow with its length. Every value is that of
+    ``sequence_metrics`` exactly: a frame's or a step's value depends only on its own frames.
     """
 
     def __init__(self, count: int, protocol: Protocol = Protocol()):
         self.protocol = protocol
-        self._psnr: list[list[float]] = [[] for _ in range(count)]
-        self._ssim: list[list[np.ndarray]] = [[] for _ in range(count)]
-        self._flicker = [[0.0, 0] for _ in range(count)]  # sum, elements
+        self._values: dict[str, list[list[np.ndarray]]] = {name: [[] for _ in range(count)] for name in METRICS}
+        self._frames = [0] * count
         self._last: list[tuple[np.ndarray, np.ndarray] | None] = [None] * count
 
     def add(self, pred, gt) -> None:
         """The next k frames of every sequence: (S, k, H, W, 3) outputs and ground truth."""
         pred, gt = np.asarray(pred), np.asarray(gt)
-        if pred.shape != gt.shape or pred.ndim != 5 or pred.shape[0] != len(self._psnr):
-            raise UserError(f"pred/gt: expected two arrays of the same shape ({len(self._psnr)}, k, H, W, 3), "
+        if pred.shape != gt.shape or pred.ndim != 5 or pred.shape[0] != len(self._frames):
+            raise UserError(f"pred/gt: expected two arrays of the same shape ({len(self._frames)}, k, H, W, 3), "
                             f"got {pred.shape} and {gt.shape}")
         s, k = pred.shape[:2]
         p, g = _prepare(pred.reshape(s * k, *pred.shape[2:]), gt.reshape(s * k, *gt.shape[2:]), self.protocol, ndim=4)
         self._add(p, g)
 
     def _add(self, p: np.ndarray, g: np.ndarray) -> None:
-        """Prepared frames (S * k, h, w, c), sequence-major: all scored in one vectorised SSIM call."""
-        s = len(self._psnr)
-        ssim = _ssim_frames(p, g, self.protocol).reshape(s, -1)
-        p, g = p.reshape(s, -1, *p.shape[1:]), g.reshape(s, -1, *g.shape[1:])
+        """Prepared frames (S * k, h, w, c), sequence-major: each per-frame metric scores all of them in one call."""
+        s = len(self._frames)
+        k = len(p) // s
+        for metric in METRICS.values():
+            if not metric.steps:
+                for i, values in enumerate(metric.frames(p, g, self.protocol).reshape(s, k)):
+                    self._values[metric.name][i].append(values)
+        stepped = [metric for metric in METRICS.values() if metric.steps]
         for i in range(s):
-            self._psnr[i] += [psnr_of(a, b, self.protocol.data_range) for a, b in zip(p[i], g[i])]
-            self._ssim[i].append(ssim[i])
-            pi, gi = p[i], g[i]
-            if self._last[i] is not None:  # the step from the previous chunk's last frame, as _flicker computes it
-                edge = pi[0] - self._last[i][0]
-                edge -= gi[0] - self._last[i][1]
-                self._count_flicker(i, np.abs(edge, out=edge))
-            if len(pi) > 1:
-                self._count_flicker(i, _flicker(pi, gi))
+            self._frames[i] += k
+            if not stepped:
+                continue
+            pi, gi = p[i * k : (i + 1) * k], g[i * k : (i + 1) * k]
+            if self._last[i] is not None:  # the step from the previous chunk's last frame
+                pi, gi = np.concatenate([self._last[i][0][None], pi]), np.concatenate([self._last[i][1][None], gi])
+            for metric in stepped:
+                self._values[metric.name][i].append(metric.frames(pi, gi, self.protocol))
             self._last[i] = (pi[-1].copy(), gi[-1].copy())
-
-    def _count_flicker(self, i: int, flicker: np.ndarray) -> None:
-        self._flicker[i][0] += flicker.sum()
-        self._flicker[i][1] += flicker.size
 
     def result(self) -> list[dict]:
         """Each sequence's scores, the fields of ``sequence_metrics``."""
-        return [
-            {
-                "psnr": float(np.mean(psnrs)),
-                "psnr_frames": [round(v, 4) for v in psnrs],
-                "ssim": float(np.mean(np.concatenate(ssims))),
-                "temporal": float(total / count) if count else None,
-                "frames": len(psnrs),
-            }
-            for psnrs, ssims, (total, count) in zip(self._psnr, self._ssim, self._flicker)
-        ]
+        out = []
+        for i, frames in enumerate(self._frames):
+            scores: dict[str, Any] = {}
+            for metric in METRICS.values():
+                values = np.concatenate(self._values[metric.name][i])
+                scores[metric.name] = float(np.mean(values)) if len(values) else None
+                if metric.record_frames:
+                    scores[f"{metric.name}_frames"] = [round(float(v), 4) for v in values]
+            out.append({**scores, "frames": frames})
+        return out

@@ -16,10 +16,11 @@ import math
 import os
 import pkgutil
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_deblur.errors import UserError
 
@@ -28,22 +29,36 @@ ENTRY_POINT_GROUP = "bench_deblur.baselines"
 
 
 @dataclass(frozen=True)
+class Choices:
+    """The values a model option takes, in the model's own order, each with the label reports show.
+
+    ``same_as``: values with which the model is exactly another registered model (DTB placement
+    'none' is STRCNN), so that a sweep reuses that model's run instead of training it twice.
+    """
+
+    labels: dict[str, str]
+    same_as: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Entry:
-    """A registered model: its factory and the one-line description shown in reports."""
+    """A registered model: its factory, the one-line description shown in reports, and its options' choices."""
 
     name: str
     factory: Callable[..., Any]
     description: str
+    choices: dict[str, Choices] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, Entry] = {}
 _loaded = False
 
 
-def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(name: str, choices: dict[str, Choices] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register ``factory(m=..., width=..., global_skip=..., **kwargs) -> keras.Model``.
 
-    The first line of the factory's docstring becomes the model's description.
+    The first line of the factory's docstring becomes the model's description. ``choices`` declares
+    the values of options that take one of a fixed set (option name -> ``Choices``).
     """
 
     def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,7 +66,7 @@ def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if existing is not None and existing.factory.__qualname__ != factory.__qualname__:
             raise ValueError(f"model name {name!r} is registered twice ({existing.factory.__module__} and {factory.__module__})")
         doc = inspect.getdoc(factory) or name
-        _REGISTRY[name] = Entry(name, factory, doc.strip().splitlines()[0])
+        _REGISTRY[name] = Entry(name, factory, doc.strip().splitlines()[0], dict(choices or {}))
         return factory
 
     return decorate
@@ -101,6 +116,12 @@ def get(name: str) -> Entry:
 
 def model_description(name: str) -> str:
     return get(name).description
+
+
+def option_choices(option: str) -> dict[str, Choices]:
+    """Model name -> the ``Choices`` it declares for ``option``, for every model that declares some, sorted by name."""
+    _load_all()
+    return {name: entry.choices[option] for name, entry in sorted(_REGISTRY.items()) if option in entry.choices}
 
 
 def non_default_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -161,10 +182,13 @@ def load_model(path: str | os.PathLike):
     try:  # for inference: the training loss (e.g. train.psnr_loss) need not be importable here
         model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad archive; all mean the same to a user.
-        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise UserError(f"{path}: not a loadable .keras model; not a readable .keras file ({why})") from None
     from baselines.base import DeblurNet
 
     if not isinstance(model, DeblurNet):
-        raise UserError(f"{path}: not a bench-deblur model (a {type(model).__name__}); expected a model trained by "
-                        "`bench-deblur train` or `bench-deblur run`")
+        raise UserError(
+            f"{path}: not a bench-deblur model (a {type(model).__name__}); expected a model trained by "
+            "`bench-deblur train` or `bench-deblur run`"
+        )
     return model

@@ -11,23 +11,17 @@ SIGKILL) keeps two processes off the same run.
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
-
-import keras
 
 from bench_deblur import fileio
 from bench_deblur.config import RunConfig, TrainConfig, to_dict
 from bench_deblur.datasets import RunData
 from bench_deblur.errors import UserError
+from bench_deblur.provenance import run_provenance
 from bench_deblur.registry import model_description
 
-REPO = Path(__file__).resolve().parent.parent
 # Settings that do not change what a run computes; a rerun may change them.
 _FREE_TRAIN_FIELDS = ("workers", "tensorboard")
 
@@ -41,35 +35,6 @@ def run_lock(run_dir: Path) -> AbstractContextManager[bool]:
     return fileio.flocked(run_dir / ".lock", wait=False)
 
 
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
-def provenance(run: RunConfig, data: RunData, wall_time_s: float, device: dict) -> dict:
-    """Where a number came from: code version, software, hardware, data (ids and hashes) and seed."""
-    from bench_deblur.speed import versions
-
-    status = _git("status", "--porcelain")
-    return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
-        "versions": versions(("bench-deblur", "keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "numpy", "scikit-image")),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "backend": keras.backend.backend(),
-        "device": device.get("device"),
-        "data": data.provenance(),
-        "seed": run.seed,
-        "cpu_threads": int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1),  # rounding can depend on it
-        "wall_time_s": round(wall_time_s, 2),
-        "argv": sys.argv,
-    }
-
-
 def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True, deadline: float | None = None,
             runtime: bool = True) -> str:
     """Train (or resume) and evaluate one run; returns 'complete', 'done', 'locked' or 'partial'.
@@ -79,15 +44,15 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
     measurement to ``measure_runtime``, for processes that share the machine.
     """
     from bench_deblur.evaluate import evaluate_splits, model_cost, save_samples
-    from bench_deblur.train import CHECKPOINT, TrainingDiverged, train
+    from bench_deblur.train import CHECKPOINT, TrainingDiverged, initial_model, train
 
     run_dir = results / run.run_id
-    run.train.validate()
     run.data = run.data or data.describe()
     check_run(run, results)
     if is_complete(run_dir):
         return "complete"
-    if run.model.build().trainable_weights:
+    model = initial_model(run)  # the one model of this run: trained (or replaced by its checkpoint), then evaluated
+    if model.trainable_weights:
         check_data(run, data)
     with run_lock(run_dir) as mine:
         if not mine:
@@ -102,7 +67,7 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
         config["model"]["description"] = model_description(run.model.name)
         fileio.write_json(run_dir / "config.json", config)
         try:
-            model, finished = train(run, run_dir, data.train, progress=progress, deadline=deadline)
+            model, finished = train(run, run_dir, data.train, model, progress=progress, deadline=deadline)
         except TrainingDiverged as exc:
             if (run_dir / CHECKPOINT).exists():
                 raise
@@ -123,7 +88,7 @@ def run_one(run: RunConfig, results: Path, data: RunData, progress: bool = True,
         middle = list(splits)[len(splits) // 2]
         save_samples(model, splits[middle][0], run_dir / "samples.npz")
         metrics.update(run_id=run.run_id, samples="samples.npz")
-        fileio.write_json(run_dir / "provenance.json", provenance(run, data, time.time() - start, metrics["cost"]))
+        fileio.write_json(run_dir / "provenance.json", run_provenance(run, data, time.time() - start, metrics["cost"]))
         fileio.write_json(run_dir / "metrics.json", metrics)
         for leftover in ("checkpoint.keras", "checkpoint.json"):
             (run_dir / leftover).unlink(missing_ok=True)

@@ -16,10 +16,8 @@ import os
 import sys
 import time
 import weakref
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
-
-RUNTIME_SIZES: tuple[tuple[int, int], ...] = ((640, 480), (1280, 720))
-"""(width, height) of the runtime figures: VGA and 720p, the paper's sizes."""
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 
 class Step(NamedTuple):

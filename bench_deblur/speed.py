@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
-
+from typing import Any
 
 from bench_deblur import fileio
-from bench_deblur.config import PAPER_MODELS
+from bench_deblur.config import PAPER_MODELS, RUNTIME_SIZES
 from bench_deblur.errors import UserError
-from bench_deblur.runtime import RUNTIME_SIZES, compiled_step, time_stream
+from bench_deblur.provenance import TIMING_PACKAGES, device_info, versions
+from bench_deblur.runtime import compiled_step, time_stream
 
 RESULTS_SCHEMA = "bench-deblur/speed/1"
 PROTOCOL = (
@@ -50,19 +49,7 @@ FULL = {"sizes": RUNTIME_SIZES, "dtypes": ("float32", "bfloat16"), "batches": (1
 QUICK = {"sizes": ((160, 120),), "dtypes": ("float32",), "batches": (1, 4), "frames": 10, "warmup": 2, "repeats": 3}
 """A grid for a 2-core CPU (``--quick``): under a minute for the three models."""
 WINDOWS = 3
-_VERSION_PACKAGES = ("keras", "jax", "jaxlib", "tensorflow", "tensorflow-cpu", "torch", "numpy")
 _ROW_KEY = ("framework", "backend", "device", "model", "m", "width_multiplier", "global_skip", "size", "batch", "dtype", "execution")
-
-
-def versions(packages: Iterable[str] = _VERSION_PACKAGES) -> dict[str, str]:
-    """Python and the installed versions of the packages a number depends on."""
-    found = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 def make_row(
@@ -140,7 +127,20 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
          r["fps_max"], r["fps_per_stream"], r["tflops"], r["first_step_s"])
         for r in rows
     ]  # fmt: skip
-    headers = ("framework", "backend", "model", "size", "dtype", "batch", "fps", "fps min", "fps max", "fps/stream", "TFLOP/s", "first step s")
+    headers = (
+        "framework",
+        "backend",
+        "model",
+        "size",
+        "dtype",
+        "batch",
+        "fps",
+        "fps min",
+        "fps max",
+        "fps/stream",
+        "TFLOP/s",
+        "first step s",
+    )
     return tabulate(table, headers=headers, floatfmt=".4g")
 
 
@@ -156,7 +156,8 @@ def format_comparison(rows: Sequence[dict[str, Any]]) -> str:
     names = sorted({name for found in best.values() for name in found})
     others = [name for name in names if name != "torch/torch"] if "torch/torch" in names else []
     table = [
-        (*key, *(found.get(n) for n in names), *(found[n] / found["torch/torch"] if n in found and "torch/torch" in found else None for n in others))
+        (*key, *(found.get(n) for n in names),
+         *(found[n] / found["torch/torch"] if n in found and "torch/torch" in found else None for n in others))
         for key, found in sorted(best.items(), key=lambda item: (item[0][0], item[0][2], _pixels(item[0][1]), item[0][3]))
     ]  # fmt: skip
     headers = ("model", "size", "dtype", "batch", *(f"{n} fps" for n in names), *(f"{n} / torch" for n in others))
@@ -203,9 +204,9 @@ def speed_benchmark(
     are also merged into that JSON file after each measurement. Prints a table.
     """
     import keras
-    from bench_deblur.progress import progress_bar
 
-    from bench_deblur.cost import count_macs, device_info
+    from bench_deblur.cost import count_macs
+    from bench_deblur.progress import progress_bar
     from bench_deblur.registry import build_model, get
 
     check_grid(sizes, batches, frames, warmup, repeats)
@@ -215,9 +216,11 @@ def speed_benchmark(
         get(name)  # an unknown name fails now, not after an hour of timing
     policies = {dtype: _policy(dtype) for dtype in dtypes}
     info = device_info()
-    found = versions()
+    found = versions(TIMING_PACKAGES)
     rows: list[dict[str, Any]] = []
-    bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", progress=progress)
+    bar = progress_bar(
+        total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="speed", unit="run", progress=progress
+    )
     previous = keras.config.dtype_policy()
     try:
         for name in models:
@@ -233,7 +236,9 @@ def speed_benchmark(
                     macs = count_macs(model, h, w)["macs"]
                     for batch in batches:
                         shape = (batch, h, w, 3 * (2 * m + 1))
-                        windows = [keras.ops.cast(keras.random.uniform(shape, seed=i), dtype) for i in range(WINDOWS)]  # made on the device
+                        windows = [
+                            keras.ops.cast(keras.random.uniform(shape, seed=i), dtype) for i in range(WINDOWS)
+                        ]  # made on the device
                         states = cell.get_initial_state_like(windows[0])
                         first, seconds = time_stream(step, windows, states, sync, frames, repeats, warmup)
                         del windows, states
@@ -246,7 +251,9 @@ def speed_benchmark(
                         rows.append(row)
                         if out is not None:
                             save_rows(out, [row])
-                        bar.write(f"{name} {dtype} {w}x{h} batch {batch}: {row['fps_median']:.4g} frames/s ({row['tflops']:.3g} TFLOP/s)")
+                        bar.write(
+                            f"{name} {dtype} {w}x{h} batch {batch}: {row['fps_median']:.4g} frames/s ({row['tflops']:.3g} TFLOP/s)"
+                        )
                         bar.update()
     finally:
         keras.config.set_dtype_policy(previous)
@@ -265,22 +272,47 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``speed`` command's options; defaults are the GPU grid, ``--quick`` a CPU-sized one."""
-    parser.add_argument("--models", nargs="+", default=list(PAPER_MODELS), help=f"registered model names (default: {' '.join(PAPER_MODELS)})")
-    parser.add_argument("--sizes", nargs="+", type=parse_size, help=f"frame sizes WIDTHxHEIGHT (default {' '.join(f'{w}x{h}' for w, h in RUNTIME_SIZES)})")
-    parser.add_argument("--dtypes", nargs="+", choices=["float32", "bfloat16", "float16"], help="compute dtypes (default float32 bfloat16)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=list(PAPER_MODELS),
+        help=f"registered model names (default: {' '.join(PAPER_MODELS)})",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        help=f"frame sizes WIDTHxHEIGHT (default {' '.join(f'{w}x{h}' for w, h in RUNTIME_SIZES)})",
+    )
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=["float32", "bfloat16", "float16"],
+        help="compute dtypes (default float32 bfloat16)",
+    )
     parser.add_argument("--batches", nargs="+", type=int, help="independent streams per step (default 1 8 32)")
     parser.add_argument("--frames", type=int, help="timed steps per repeat (default 50)")
     parser.add_argument("--warmup", type=int, help="untimed steps first, compilation included (default 5)")
     parser.add_argument("--repeats", type=int, help="timed repeats; the median is reported (default 3)")
-    parser.add_argument("--width", type=float, default=1.0, help="model width multiplier (default 1.0 = the paper's 64/32 channels)")
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="model width multiplier (default 1.0 = the paper's 64/32 channels)"
+    )
     parser.add_argument("--m", type=int, default=1, help="look-ahead; the model sees 2m+1 frames (default 1)")
-    parser.add_argument("--out", default="results/speed/speed.json", help="results JSON; rows are merged into it (default results/speed/speed.json)")
-    parser.add_argument("--quick", action="store_true", help="CPU-sized defaults: 160x120, float32, batches 1 4, 10 frames x 3 repeats")
+    parser.add_argument(
+        "--out",
+        default="results/speed/speed.json",
+        help="results JSON; rows are merged into it (default results/speed/speed.json)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="CPU-sized defaults: 160x120, float32, batches 1 4, 10 frames x 3 repeats"
+    )
 
 
 def grid_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The measurement grid from parsed ``add_arguments`` options; explicit options override ``--quick``."""
-    pick = {k: getattr(args, k) if getattr(args, k) is not None else v for k, v in (QUICK if args.quick else FULL).items()}
+    pick = {
+        k: getattr(args, k) if getattr(args, k) is not None else v for k, v in (QUICK if args.quick else FULL).items()
+    }
     return {"models": args.models, "width": args.width, "m": args.m, "out": Path(args.out), **pick}
 
 
@@ -294,7 +326,9 @@ def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench_deblur.speed``: the benchmark on its own, with ``--backend``."""
     parser = argparse.ArgumentParser(prog="python -m bench_deblur.speed", description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    parser.add_argument(
+        "--backend", choices=["tensorflow", "jax", "torch"], help="Keras backend (default: KERAS_BACKEND or tensorflow)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ from bench_deblur import fileio, parallel
 from bench_deblur.config import ModelConfig, RunConfig, SweepSpec, run_from_dict, sweep_from_dict, to_dict
 from bench_deblur.datasets import RunData
 from bench_deblur.errors import UserError
-from bench_deblur.registry import model_names, non_default_kwargs
+from bench_deblur.registry import model_names, non_default_kwargs, option_choices
 from bench_deblur.runner import check_run, is_complete, measure_runtime, run_one, runtime_pending
 
 
@@ -24,13 +24,44 @@ def run_id(model: ModelConfig, seed: int) -> str:
     return f"{model.name}-m{model.m}{extras}-s{seed}"
 
 
+def resolve(spec: SweepSpec) -> SweepSpec:
+    """``spec`` with its placement group filled in from the registry where unset (see ``SweepSpec``).
+
+    The placement model is the one registered model that declares choices for ``placement_kwarg``
+    (strcnn_dtb's DTB placements, declared in ``baselines/placements.py``); its placements are
+    those choices in its order, less the values that are another model; the run without a
+    placement ('none') is the model its value 'none' is the same as.
+    """
+    declared = option_choices(spec.placement_kwarg)
+    model = spec.placement_model
+    if model is None and len(declared) > 1:
+        raise UserError(f"placement_model: {', '.join(declared)} all declare choices for their "
+                        f"{spec.placement_kwarg!r} option; name one")
+    model = model or next(iter(declared), None)
+    choices = declared.get(model)
+    placements = spec.placements
+    if placements is None:
+        placements = [v for v in choices.labels if v not in choices.same_as] if choices else []
+    if placements and model is None:
+        raise UserError(f"placements={placements!r}: no registered model declares choices for a "
+                        f"{spec.placement_kwarg!r} option; set placement_model")
+    none_model = spec.placement_none_model or (choices.same_as.get("none") if choices else None)
+    return dataclasses.replace(spec, placement_model=model, placements=list(placements), placement_none_model=none_model)
+
+
 def expand(spec: SweepSpec) -> list[RunConfig]:
     """All runs of a sweep, each once, with the report groups it belongs to."""
+    spec = resolve(spec)
+    unknown = sorted(set(spec.model_options) - set(model_names()))
+    if unknown:
+        raise UserError(f"model_options: unknown model(s) {', '.join(unknown)}; expected registered names "
+                        f"({', '.join(model_names())})")
     runs: dict[str, RunConfig] = {}
 
     def add(name: str, m: int, seed: int, group: str, variant: str | None = None, runtime: bool = False,
             ablation: bool = False, **kwargs) -> None:
-        model = ModelConfig(name, m=m, width=spec.width, global_skip=spec.global_skip, kwargs=non_default_kwargs(name, kwargs))
+        model = spec.model(name, m, **kwargs)
+        model.kwargs = non_default_kwargs(name, model.kwargs)
         rid = run_id(model, seed)
         run = runs.setdefault(rid, RunConfig(
             run_id=rid, preset=spec.preset, model=model, train=dataclasses.replace(spec.train), synth=spec.synth,
@@ -47,7 +78,8 @@ def expand(spec: SweepSpec) -> list[RunConfig]:
     for name in spec.inputs_models or model_names():
         for m in spec.inputs_m:
             add(name, m, spec.seeds[0], "inputs")
-    add(spec.placement_none_model, 1, spec.seeds[0], "placement", variant="none")
+    if spec.placement_none_model:
+        add(spec.placement_none_model, 1, spec.seeds[0], "placement", variant="none")
     for placement in spec.placements:
         add(spec.placement_model, 1, spec.seeds[0], "placement", variant=placement, **{spec.placement_kwarg: placement})
     return list(runs.values())
@@ -64,7 +96,6 @@ def check_models(runs: list[RunConfig]) -> None:
     for run in runs:
         key = (run.model.name, run.model.m, run.model.width, run.model.global_skip, repr(sorted(run.model.kwargs.items())))
         if key not in built:
-            run.train.validate()
             run.model.build(build=False)  # constructing is enough to check; weights would cost seconds per sweep
             built.add(key)
 
@@ -105,7 +136,9 @@ def execute(
         raise UserError(f"--executor {executor!r}: expected local or ray")
     if jobs > 1:
         calls = [(to_dict(run), str(results), data, deadline, False) for run in todo]
-        for i, (rid, state) in enumerate(parallel.imap_unordered(_task, calls, jobs), 1):
+        for i, (rid, state) in enumerate(parallel.imap(
+                _task, calls, jobs, ordered=False, initializer=parallel.start_training_worker,
+                initargs=(parallel.thread_env(jobs),)), 1):
             status[rid] = state
             if progress:
                 print(f"[{i}/{len(todo)}] {rid}: {state}", flush=True)
@@ -154,7 +187,8 @@ def _execute_ray(runs: list[RunConfig], results: Path, data: RunData, address: s
 
 
 def write_spec(spec: SweepSpec, results: Path) -> None:
-    fileio.write_json(results / "sweep.json", to_dict(spec))
+    """``sweep.json``: the spec as run, its placement group filled in (``resolve``)."""
+    fileio.write_json(results / "sweep.json", to_dict(resolve(spec)))
 
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
@@ -163,8 +197,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object with the fields of SweepSpec")
     try:
-        spec = sweep_from_dict(data)
-        spec.validate()
+        spec = sweep_from_dict(data)  # checked as it is built
     except (TypeError, ValueError, UserError) as exc:
         raise UserError(f"{path}: not a valid sweep spec ({exc})") from None
     return spec

@@ -173,12 +173,20 @@ def _truncate_history(path: Path, epochs_done: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def train(run: RunConfig, run_dir: Path, data: Dataset, progress: bool = True, deadline: float | None = None) -> tuple[keras.Model, bool]:
-    """Train ``run`` on ``data`` in ``run_dir``; return (model, finished). ``finished`` is False when the deadline stopped it."""
-    cfg = run.train
-    cfg.validate()
+def initial_model(run: RunConfig) -> keras.Model:
+    """``run``'s model with the initial weights of its seed; the seed also fixes what training draws afterwards."""
     keras.utils.set_random_seed(run.seed)
-    model = run.model.build()
+    return run.model.build()
+
+
+def train(run: RunConfig, run_dir: Path, data: Dataset, model: keras.Model, progress: bool = True,
+          deadline: float | None = None) -> tuple[keras.Model, bool]:
+    """Train ``model``, fresh from ``initial_model(run)``, on ``data`` in ``run_dir``; return (model, finished).
+
+    The model it returns is the checkpoint's when a killed run resumes. ``finished`` is False when the deadline
+    stopped it.
+    """
+    cfg = run.train
     history = run_dir / "history.csv"
     if not model.trainable_weights:  # e.g. the identity floor: nothing to train, an empty log says so
         fileio.write_text(history, "epoch,loss,val_psnr\n")

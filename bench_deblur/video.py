@@ -2,7 +2,7 @@
 
 Frames are read lazily (``imageio.v3.imiter`` with imageio-ffmpeg for videos,
 Pillow for GIFs, one file at a time for folders), pushed through
-``baselines.base.Streamer`` and every deblurred frame is written as soon as it
+``bench_deblur.streaming.Streamer`` and every deblurred frame is written as soon as it
 comes out, so memory depends on the frame size and never on the video's length.
 
 Input frames become float32 RGB in [0, 1]: image files go through
@@ -46,10 +46,10 @@ import sys
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Generator, Iterator
 
 import imageio.v3 as iio
 import imageio_ffmpeg
@@ -57,7 +57,8 @@ import numpy as np
 from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from bench_deblur.datasets import read_frame
-from bench_deblur.errors import UserError
+from bench_deblur.datasets.frames import unreadable_image
+from bench_deblur.errors import UserError, first_line
 from bench_deblur.fileio import atomic_path, write_json
 from bench_deblur.progress import progress_bar
 
@@ -98,11 +99,6 @@ def to_uint8(frame: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(frame, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _natural_key(path: Path) -> list:
     """Sort frame2 before frame10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
@@ -119,7 +115,7 @@ def _guarded(frames: Generator, path: Path, expected: str) -> Iterator:
             except UserError:
                 raise
             except Exception as exc:  # decoders raise OSError, ValueError, struct.error, ...; all mean a bad file.
-                raise UserError(f"{path}: {expected} ({_first_line(exc)})") from None
+                raise UserError(f"{path}: {expected} ({first_line(exc)})") from None
             yield item
     finally:
         frames.close()
@@ -130,7 +126,14 @@ def open_source(path: Path) -> Source:
     if not path.exists():
         raise UserError(f"{path}: no such file or folder; expected a video file or a folder of frames")
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")), key=_natural_key)
+        files = sorted(
+            (
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
+            ),
+            key=_natural_key,
+        )
         if not files:
             raise UserError(f"{path}: no frames in this folder; expected image files ({', '.join(IMAGE_SUFFIXES)})")
         return _image_source(files)
@@ -149,19 +152,10 @@ def _image_plugin(path: Path) -> str:
 
 def image_shape(file: Path) -> tuple[int, ...]:
     """An image file's array shape from its header; an empty or non-image file is a one-line ``UserError``."""
-    head = b""
     try:
-        if file.stat().st_size == 0:
-            raise UserError(f"{file}: empty file (0 bytes); expected an image")
-        with open(file, "rb") as f:
-            head = f.read(16)
         return iio.improps(file, index=0, plugin=_image_plugin(file)).shape
-    except UserError:
-        raise
-    except Exception as exc:
-        if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
-            raise UserError(f"{file}: not an image (the file holds text); expected an image file") from None
-        raise UserError(f"{file}: not a readable image ({_first_line(exc)})") from None
+    except Exception as exc:  # decoders raise many types; all mean "not a readable image"
+        raise unreadable_image(file, exc) from None
 
 
 def _image_source(files: list[Path]) -> Source:
@@ -172,7 +166,10 @@ def _image_source(files: list[Path]) -> Source:
         if size is None:
             size, first = shape[:2], file
         elif shape[:2] != size:
-            raise UserError(f"{file}: frame is {shape[1]}x{shape[0]} pixels, expected {size[1]}x{size[0]} like {first.name}; all frames must have one size")
+            raise UserError(
+                f"{file}: frame is {shape[1]}x{shape[0]} pixels, expected {size[1]}x{size[0]} like {first.name}; "
+                "all frames must have one size"
+            )
 
     def read() -> Iterator[tuple[np.ndarray, None]]:
         for file in files:
@@ -186,7 +183,7 @@ def _gif_source(path: Path) -> Source:
         meta = iio.immeta(path, index=0, plugin="pillow")
         total = iio.improps(path, index=..., plugin="pillow").n_images
     except Exception as exc:
-        raise UserError(f"{path}: not a readable GIF ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a readable GIF ({first_line(exc)})") from None
     duration = meta.get("duration")
 
     def read() -> Iterator[tuple[np.ndarray, float | None]]:
@@ -195,14 +192,16 @@ def _gif_source(path: Path) -> Source:
                 yield from_uint8(frame), reader.metadata(index=i).get("duration")
 
     fps = 1000.0 / duration if duration else None
-    return Source(fps=fps, total=total, loop=meta.get("loop"), read=lambda: _guarded(read(), path, "not a readable GIF"))
+    return Source(
+        fps=fps, total=total, loop=meta.get("loop"), read=lambda: _guarded(read(), path, "not a readable GIF")
+    )
 
 
 def _video_source(path: Path) -> Source:
     try:
         meta = iio.immeta(path, plugin="FFMPEG")
     except Exception as exc:
-        raise UserError(f"{path}: not a readable video or image ({_first_line(exc)})") from None
+        raise UserError(f"{path}: not a readable video or image ({first_line(exc)})") from None
     fps = meta.get("fps")
     fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else None
     duration = meta.get("duration")
@@ -212,8 +211,13 @@ def _video_source(path: Path) -> Source:
         for frame in iio.imiter(path, plugin="FFMPEG"):  # rgb24
             yield from_uint8(frame), None
 
-    return Source(fps=fps, total=total, loop=0, read=lambda: _guarded(read(), path, "not a readable video"),
-                  audio=path if meta.get("audio_codec") else None)
+    return Source(
+        fps=fps,
+        total=total,
+        loop=0,
+        read=lambda: _guarded(read(), path, "not a readable video"),
+        audio=path if meta.get("audio_codec") else None,
+    )
 
 
 def _output_format(output: Path) -> str:
@@ -267,16 +271,20 @@ def _check_frames_folder(folder: Path, source: Path, overwrite: bool) -> None:
     """A PNG frame folder must not hold the input, nor (without ``overwrite``) files an earlier ``deblur`` did not write."""
     holder = source.resolve() if source.is_dir() else source.resolve().parent
     if folder.resolve() == holder:
-        raise UserError(f"-o {folder}: this folder holds the input {source}; expected another folder for the PNG frames "
-                        "(--overwrite does not change this)")
+        raise UserError(
+            f"-o {folder}: this folder holds the input {source}; expected another folder for the PNG frames "
+            "(--overwrite does not change this)"
+        )
     if overwrite or not folder.is_dir():
         return
     recorded = _recorded_frames(folder)
     foreign = sorted(p.name for p in folder.iterdir() if not _ours(p.name, recorded))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise UserError(f"-o {folder}: folder holds files an earlier deblur did not write ({shown}); expected a new or "
-                        "empty folder, or add --overwrite to write the frames into it anyway")
+        raise UserError(
+            f"-o {folder}: folder holds files an earlier deblur did not write ({shown}); expected a new or "
+            "empty folder, or add --overwrite to write the frames into it anyway"
+        )
 
 
 def even_size(frame: np.ndarray) -> np.ndarray:
@@ -297,8 +305,14 @@ def _video_writer(path: Path, fps: float, audio: Path | None, notes: list[str]) 
             if writer is None:
                 h, w = frame.shape[:2]
                 writer = imageio_ffmpeg.write_frames(
-                    str(silent), (w, h), fps=fps, codec="libx264", quality=QUALITY, macro_block_size=1,
-                    pix_fmt_out="yuv420p", ffmpeg_log_level="error",
+                    str(silent),
+                    (w, h),
+                    fps=fps,
+                    codec="libx264",
+                    quality=QUALITY,
+                    macro_block_size=1,
+                    pix_fmt_out="yuv420p",
+                    ffmpeg_log_level="error",
                 )
                 writer.send(None)
             writer.send(np.ascontiguousarray(frame))
@@ -327,9 +341,30 @@ def _add_audio(video: Path, source: Path, seconds: float, out: Path, notes: list
     """
     for codec in ("copy", "aac"):
         result = subprocess.run(
-            [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(video), "-i", str(source),
-             "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", codec, "-t", f"{seconds:.6f}", str(out)],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-y",
+                "-v",
+                "error",
+                "-i",
+                str(video),
+                "-i",
+                str(source),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c:v",
+                "copy",
+                "-c:a",
+                codec,
+                "-t",
+                f"{seconds:.6f}",
+                str(out),
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
         )
         if result.returncode == 0:
             return
@@ -413,8 +448,8 @@ def load_for_inference(model: str, dtype: str = "float32"):
     """
     import keras
 
-    from baselines.base import Streamer
     from bench_deblur.registry import load_model
+    from bench_deblur.streaming import Streamer
 
     if dtype not in DTYPES:
         raise UserError(f"--dtype {dtype}: expected one of {', '.join(DTYPES)}")
@@ -428,13 +463,22 @@ def load_for_inference(model: str, dtype: str = "float32"):
     try:
         keras.ops.convert_to_numpy(Streamer(net).step_fn(window, None)[0])
     except Exception as exc:  # each backend reports a missing low-precision kernel differently
-        raise UserError(f"--dtype {dtype}: the {keras.backend.backend()} backend cannot run {model} in {dtype} here ({_first_line(exc)})") from None
+        raise UserError(
+            f"--dtype {dtype}: the {keras.backend.backend()} backend cannot run {model} in {dtype} here ({first_line(exc)})"
+        ) from None
     return net
 
 
 def deblur_video(
-    input: Path, output: Path, model: str, side_by_side: bool = False, max_frames: int | None = None,
-    dtype: str = "float32", fps: float | None = None, progress: bool = True, overwrite: bool = False,
+    input: Path,
+    output: Path,
+    model: str,
+    side_by_side: bool = False,
+    max_frames: int | None = None,
+    dtype: str = "float32",
+    fps: float | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Deblur ``input`` (video, GIF, image or frame folder) into ``output`` frame by frame.
 
@@ -446,7 +490,7 @@ def deblur_video(
     on the way (odd size padded, audio left out), each also printed to stderr. ``overwrite`` lets PNG frames
     go into a folder holding other files (same-named frames are replaced; other files are left as they are).
     """
-    from baselines.base import Streamer
+    from bench_deblur.streaming import Streamer
 
     input, output = Path(input), Path(output)
     if max_frames is not None and max_frames < 1:
@@ -463,7 +507,9 @@ def deblur_video(
     notes: list[str] = []
     audio = source.audio if fmt == "video" else None
     if source.audio and fmt != "video":
-        notes.append(f"the audio of {input} was left out: {'a GIF' if fmt == 'gif' else 'PNG frames'} cannot hold sound")
+        notes.append(
+            f"the audio of {input} was left out: {'a GIF' if fmt == 'gif' else 'PNG frames'} cannot hold sound"
+        )
     elif audio and fps and fps != source.fps:
         notes.append(f"the audio of {input} was left out: --fps {fps:g} changes the timing it was recorded for")
         audio = None
@@ -477,8 +523,12 @@ def deblur_video(
     pending: deque = deque()  # (input frame for side-by-side, duration) of frames inside the look-ahead
     written, total_ms, size, start = 0, 0.0, None, time.perf_counter()
     try:
-        with warnings.catch_warnings(), contextlib.closing(source.read()) as frames, sink as write, \
-                progress_bar(total=total, unit="frame", desc="deblur", progress=progress) as bar:
+        with (
+            warnings.catch_warnings(),
+            contextlib.closing(source.read()) as frames,
+            sink as write,
+            progress_bar(total=total, unit="frame", desc="deblur", progress=progress) as bar,
+        ):
             # JAX warns on every fork; subprocess execs ffmpeg straight from C in the child, which is safe.
             warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
 
@@ -492,15 +542,19 @@ def deblur_video(
                     even = even_size(frame)
                     if not written and even is not frame:
                         (h, w), (eh, ew) = frame.shape[:2], even.shape[:2]
-                        notes.append(f"{w}x{h} frames padded to {ew}x{eh} by repeating the last row or column: "
-                                     "H.264 in yuv420p, the format browsers play, needs an even width and height")
+                        notes.append(
+                            f"{w}x{h} frames padded to {ew}x{eh} by repeating the last row or column: "
+                            "H.264 in yuv420p, the format browsers play, needs an even width and height"
+                        )
                     frame = even
                 write(frame, duration)
                 written, total_ms, size = written + 1, total_ms + duration, frame.shape[:2]
                 bar.update()
 
             for frame, duration in islice(frames, max_frames):
-                pending.append((to_uint8(frame) if side_by_side else None, 1000.0 / rate if fps or duration is None else duration))
+                pending.append(
+                    (to_uint8(frame) if side_by_side else None, 1000.0 / rate if fps or duration is None else duration)
+                )
                 for out in streamer.push(frame):
                     emit(out)
             for out in streamer.flush():
@@ -508,11 +562,17 @@ def deblur_video(
             if not written:
                 raise UserError(f"{input}: no frames could be read; expected a video with at least one frame")
     except OSError as exc:
-        raise UserError(f"{output}: could not write ({_first_line(exc)})") from None
+        raise UserError(f"{output}: could not write ({first_line(exc)})") from None
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return {
-        "input": str(input), "output": str(output), "format": fmt, "frames": written, "size": list(size),
+        "input": str(input),
+        "output": str(output),
+        "format": fmt,
+        "frames": written,
+        "size": list(size),
         "fps": None if fmt == "frames" else (1000.0 * written / total_ms if fmt == "gif" and total_ms else rate),
-        "dtype": dtype, "seconds": round(time.perf_counter() - start, 3), "notes": notes,
+        "dtype": dtype,
+        "seconds": round(time.perf_counter() - start, 3),
+        "notes": notes,
     }

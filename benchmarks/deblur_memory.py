@@ -100,11 +100,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default="mp4", choices=["mp4", "gif", "png"], help="deblur: output kind to write")
     parser.add_argument("--side-by-side", action="store_true", help="deblur: write input and output side by side")
     parser.add_argument("--target", type=float, default=1.10, help="largest acceptable long/short ratio")
-    parser.add_argument("--max-mib", type=float, help="largest acceptable peak RSS (default: none for deblur, 1430 = 1.5e9 bytes for evaluate)")
+    parser.add_argument(
+        "--max-mib",
+        type=float,
+        help="largest acceptable peak RSS (default: none for deblur, 1430 = 1.5e9 bytes for evaluate)",
+    )
     args = parser.parse_args(argv)
-    defaults = {"deblur": ([100, 1000], [96, 128], 0.125, None), "evaluate": ([20, 100], [720, 1280], 1.0, 1.5e9 / MIB)}[args.command]
-    args.frames, args.size, args.width, args.max_mib = (given if given is not None else default for given, default in
-                                                         zip((args.frames, args.size, args.width, args.max_mib), defaults))
+    defaults = {
+        "deblur": ([100, 1000], [96, 128], 0.125, None),
+        "evaluate": ([20, 100], [720, 1280], 1.0, 1.5e9 / MIB),
+    }[args.command]
+    args.frames, args.size, args.width, args.max_mib = (
+        given if given is not None else default
+        for given, default in zip((args.frames, args.size, args.width, args.max_mib), defaults)
+    )
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -140,14 +149,18 @@ def main(argv: list[str] | None = None) -> int:
     short, long = rows
     ratios = {key: long[key] / short[key] for key in ("maxrss", "tracemalloc")}
     kept = (long["frames"] - short["frames"]) * h * w * 3 * 4 / MIB
-    print(f"ratio {long['frames']}/{short['frames']} frames: peak RSS {ratios['maxrss']:.3f}, tracemalloc {ratios['tracemalloc']:.3f} "
-          f"(target <= {args.target:.2f}; keeping every extra float32 frame would add {kept:.0f} MiB)")
+    print(
+        f"ratio {long['frames']}/{short['frames']} frames: peak RSS {ratios['maxrss']:.3f}, tracemalloc {ratios['tracemalloc']:.3f} "
+        f"(target <= {args.target:.2f}; keeping every extra float32 frame would add {kept:.0f} MiB)"
+    )
     print("* wall time with tracemalloc on, which slows every Python allocation: not a speed figure")
     ok = all(r <= args.target for r in ratios.values())
     print("flat: memory does not grow with video length" if ok else "NOT flat: memory grows with video length")
     if args.max_mib is not None:
         peak = max(r["maxrss"] for r in rows) / MIB
-        print(f"peak RSS {peak:.0f} MiB: {'within' if peak <= args.max_mib else 'OVER'} the {args.max_mib:.0f} MiB target")
+        print(
+            f"peak RSS {peak:.0f} MiB: {'within' if peak <= args.max_mib else 'OVER'} the {args.max_mib:.0f} MiB target"
+        )
         ok = ok and peak <= args.max_mib
     return 0 if ok else 1
 

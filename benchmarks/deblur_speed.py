@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     from bench_deblur import speed
-    from bench_deblur.cost import device_info
     from bench_deblur.evaluate import evaluate_splits
+    from bench_deblur.provenance import device_info
     from bench_deblur.registry import build_model
     from bench_deblur.video import deblur_video
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -25,7 +24,8 @@ sys.path.insert(0, str(REPO))
 
 
 def runs(preset: str, models: list[str], budgets: list[int], seed: int, lr: float | None = None):
-    from bench_deblur.config import ModelConfig, RunConfig, preset as get_preset
+    from bench_deblur.config import ModelConfig, RunConfig
+    from bench_deblur.config import preset as get_preset
 
     spec = get_preset(preset)
     for name in models:
@@ -132,21 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from bench_deblur.config import preset as get_preset
-    from bench_deblur.datasets import RunData, open_dataset
+    from bench_deblur.datasets import SYNTHETIC
+    from bench_deblur.datasets.plan import DataChoice, plan_data, prepare_data
     from bench_deblur.errors import UserError
     from bench_deblur.parallel import resolve_jobs
     from bench_deblur.sweep import execute
-    from bench_deblur.synth import make_dataset
 
     try:
         spec = get_preset(args.preset)
-        data = Path(args.data or REPO / "data" / args.preset)
-        make_dataset(data, spec.synth, workers=os.cpu_count() or 1)
-        dataset = open_dataset(data, "native")
+        # the preset's synthetic data, made (or brought up to date) under the same lock as bench-deblur run's
+        choice = DataChoice(layout=SYNTHETIC.name, synthetic_root=Path(args.data or REPO / "data" / args.preset))
+        data = prepare_data(plan_data(choice, args.preset), spec.synth, quiet=False)
         budgets = sorted(set(args.steps))
         todo = sorted(runs(args.preset, args.models, budgets, args.seed, args.lr), key=lambda r: -r.train.steps)  # longest first
         jobs = resolve_jobs(args.jobs)
-        for run_id, state in execute(todo, Path(args.results), RunData(dataset, dataset), jobs=jobs).items():
+        for run_id, state in execute(todo, Path(args.results), data, jobs=jobs).items():
             print(f"{run_id}: {state}", flush=True)
         rows, blurry = table(Path(args.results), args.models, budgets, args.seed)
     except UserError as exc:

@@ -31,7 +31,7 @@ if command -v uv >/dev/null; then
 else
     "$py" -m pip install -c "$venv/lowest.txt" -e "$root" "${pytest_req[@]}"
 fi
-"$py" -m pip list --format=freeze | grep -i -E '^(keras|tensorflow(-cpu)?|numpy|pandas|tabulate|matplotlib|scikit-image|pillow|imageio|imageio-ffmpeg|tqdm|pytest|pytest-xdist)=='
+"$py" -m pip list --format=freeze | grep -i -E '^(keras|tensorflow(-cpu)?|numpy|pandas|jinja2|tabulate|matplotlib|scikit-image|pillow|imageio|imageio-ffmpeg|tqdm|pytest|pytest-xdist)=='
 
 # The fast tests that touch every direct dependency (no jax, ray or torch: those are extras). Deselected:
 # matplotlib before 3.10.x warns about pyparsing >= 3.3's renamed methods, and that test fails on any warning.

@@ -12,8 +12,8 @@ import pytest
 
 from bench_deblur import fileio
 from bench_deblur.cli import main
-from bench_deblur.config import preset
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.config import SynthConfig, preset
+from bench_deblur.synth import make_dataset
 
 
 def frames(folder: Path, count: int, size=(16, 16), channels=3) -> None:
@@ -72,11 +72,23 @@ CASES = [
     ("m = -1", ["train", "strcnn", "--m", "-1", "--out", "results/x/r"], ["--m", "-1"]),
     ("crop 0", ["train", "strcnn", "--crop", "0", "--out", "results/x/r"], ["--crop", "0"]),
     ("unknown model option", ["train", "strcnn", "--option", "colour=red", "--out", "results/x/r"], ["colour"]),
-    ("bad DTB placement", ["train", "strcnn_dtb", "--option", "placement=nowhere", "--out", "results/x/r"], ["placement", "nowhere"]),
+    (
+        "bad DTB placement",
+        ["train", "strcnn_dtb", "--option", "placement=nowhere", "--out", "results/x/r"],
+        ["placement", "nowhere"],
+    ),
     ("negative tau", ["data", "--taus", "-3", "--root", "d"], ["tau", "-3"]),
     ("even tau", ["data", "--taus", "8", "--root", "d"], ["tau", "8"]),
-    ("unwritable output", ["train", "identity", "--data", "d_ok", "--out", "results/smoke/not-a-dir/run"], ["not-a-dir"]),
-    ("crop larger than frames", ["train", "strcnn", "--data", "d_ok", "--crop", "4096", "--clip-len", "3", "--out", "results/x/r"], ["crop", "4096"]),
+    (
+        "unwritable output",
+        ["train", "identity", "--data", "d_ok", "--out", "results/smoke/not-a-dir/run"],
+        ["not-a-dir"],
+    ),
+    (
+        "crop larger than frames",
+        ["train", "strcnn", "--data", "d_ok", "--crop", "4096", "--clip-len", "3", "--out", "results/x/r"],
+        ["crop", "4096"],
+    ),
     ("deblur missing video", ["deblur", "missing.mp4", "-o", "out.mp4", "--model", "m.keras"], ["missing.mp4"]),
     ("negative width", ["models", "--width", "-1"], ["width"]),
 ]
@@ -90,8 +102,11 @@ def ok_dataset(tmp_path_factory):
 
 
 def snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((root / "results").rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((root / "results").rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("argv,words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
@@ -144,9 +159,11 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ok
 
     monkeypatch.setattr(train_module.ClipDataset, "__getitem__", poisoned)
     spec = preset("smoke")
-    run = RunConfig(run_id="r", preset="smoke", model=ModelConfig("strcnn", width=0.125), train=spec.train, synth=spec.synth)
+    run = RunConfig(
+        run_id="r", preset="smoke", model=ModelConfig("strcnn", width=0.125), train=spec.train, synth=spec.synth
+    )
     with pytest.raises(TrainingDiverged, match="diverged"):
-        train_module.train(run, tmp_path, open_dataset(ok_dataset), progress=False)
+        train_module.train(run, tmp_path, open_dataset(ok_dataset), train_module.initial_model(run), progress=False)
     assert json.loads((tmp_path / CHECKPOINT_STATE).read_text()) == {"epoch": 1}
     model = keras.saving.load_model(tmp_path / CHECKPOINT)
     assert all(np.isfinite(w).all() for w in model.get_weights())

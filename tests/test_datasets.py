@@ -187,8 +187,9 @@ def test_errors_are_one_line(tmp_path):
 
 def test_synthetic_control_splits_and_per_frame_records(tmp_path):
     """Controls come apart from the per-tau test splits; per-frame records are keyed like the evaluation's splits."""
+    from bench_deblur.config import SynthConfig
     from bench_deblur.datasets import open_dataset
-    from bench_deblur.synth import SynthConfig, make_dataset
+    from bench_deblur.synth import make_dataset
 
     cfg = SynthConfig(seed=1, height=32, width=32, frames=3, train_sequences=1, test_sequences=2,
                       train_taus=(7,), test_taus=(7, 9))
@@ -205,3 +206,43 @@ def test_synthetic_control_splits_and_per_frame_records(tmp_path):
     assert blur["9"]["seq001"] == manifest["splits"]["test_tau09"]["sequences"]["seq001"]["blur_px"]
     assert all(len(frames) == 3 for seqs in blur.values() for frames in seqs.values())
     assert dataset.frame_records("no_such_record") == {}
+
+
+def test_plan_names_the_data_before_anything_is_made(tmp_path):
+    """The preset's data, an empty folder and a custom synthetic root are still to be made; a dataset is read as is."""
+    from bench_deblur.datasets.plan import DataChoice, plan_data
+
+    data, synthesise = plan_data(DataChoice(), "smoke")
+    assert synthesise and data.train == data.test and data.train.root == Path("data/smoke")
+    assert data.train.layout == "native" and data.results_name("smoke") == "smoke"
+    (tmp_path / "empty").mkdir()
+    assert plan_data(DataChoice(data=tmp_path / "empty"), "smoke").synthesise
+    home = plan_data(DataChoice(layout="native", synthetic_root=tmp_path / "lc"), "cpu")
+    assert home.synthesise and home.data.train.root == tmp_path / "lc"
+    for seq in ("walk", "car"):
+        _write_seq(tmp_path / "gopro" / "train" / seq, "gopro")
+        _write_seq(tmp_path / "gopro" / "test" / seq, "gopro")
+    data, synthesise = plan_data(DataChoice(data=tmp_path / "gopro", blur_dir="blur_gamma"), "smoke")
+    assert not synthesise and data.train.layout == "gopro" and data.train.blur_dir == "blur_gamma"
+    assert not list(tmp_path.glob("*.lock")) and not (tmp_path / "lc").exists()
+
+
+def test_plan_refuses_a_public_layout_without_its_folder_and_a_blur_dir_it_cannot_use(tmp_path):
+    from bench_deblur.datasets.plan import DataChoice, plan_data
+
+    with pytest.raises(UserError, match=r"^--layout gopro: needs --data, the gopro dataset's folder \(data/smoke is"):
+        plan_data(DataChoice(layout="gopro"), "smoke")
+    with pytest.raises(UserError, match="^--blur-dir blur: only the"):
+        plan_data(DataChoice(blur_dir="blur"), "smoke")
+
+
+def test_evaluation_data_of_a_folder_of_sequences_and_a_missing_folder(tmp_path):
+    from bench_deblur.datasets.plan import evaluation_data
+
+    for seq in ("walk", "car"):
+        _write_seq(tmp_path / "clips" / seq, "native")
+    splits, controls, what = evaluation_data(tmp_path / "clips")
+    assert [s.name for s in splits["clips"]] == ["car", "walk"] and controls == {}
+    assert what == f"every sequence in {tmp_path / 'clips'}"
+    with pytest.raises(UserError, match="no such folder"):
+        evaluation_data(tmp_path / "nowhere")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import baselines.base
+import bench_deblur.streaming
 from bench_deblur.cli import main
 from bench_deblur.registry import build_model
 from bench_deblur.video import deblur_video, from_uint8
@@ -163,7 +163,7 @@ def test_dtype_the_backend_cannot_run_is_refused(models, tmp_path, capsys, monke
     def no_kernel(self, window, states):
         raise TypeError("no kernel for this dtype\nsecond line")
 
-    monkeypatch.setattr(baselines.base.Streamer, "step_fn", no_kernel)
+    monkeypatch.setattr(bench_deblur.streaming.Streamer, "step_fn", no_kernel)
     src = write_mp4(tmp_path / "in.mp4", 2)
     assert deblur(src, "-o", tmp_path / "out.mp4", "--model", models["tiny"], "--dtype", "float16") == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -204,7 +204,8 @@ def _unknown_model(tmp_path, models):
 
 def _parent_is_a_file(tmp_path, models):
     (tmp_path / "file").write_text("")
-    return [write_mp4(tmp_path / "in.mp4", 2), "-o", tmp_path / "file" / "out.mp4", "--model", models["tiny"]], tmp_path / "file" / "out.mp4"
+    out = tmp_path / "file" / "out.mp4"
+    return [write_mp4(tmp_path / "in.mp4", 2), "-o", out, "--model", models["tiny"]], out
 
 
 def _output_is_input(tmp_path, models):
@@ -219,13 +220,31 @@ def _output_is_input_folder(tmp_path, models):
 
 
 def _image_suffix_output(tmp_path, models):
-    return [write_mp4(tmp_path / "in.mp4", 2), "-o", tmp_path / "out.png", "--model", models["tiny"]], tmp_path / "out.png"
+    return [
+        write_mp4(tmp_path / "in.mp4", 2),
+        "-o",
+        tmp_path / "out.png",
+        "--model",
+        models["tiny"],
+    ], tmp_path / "out.png"
 
 
-@pytest.mark.parametrize("case", [
-    _missing, _text_as_mp4, _text_as_png_in_folder, _empty_folder, _sizes_differ, _unknown_model,
-    _parent_is_a_file, _output_is_input, _output_is_input_folder, _image_suffix_output,
-], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "case",
+    [
+        _missing,
+        _text_as_mp4,
+        _text_as_png_in_folder,
+        _empty_folder,
+        _sizes_differ,
+        _unknown_model,
+        _parent_is_a_file,
+        _output_is_input,
+        _output_is_input_folder,
+        _image_suffix_output,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_bad_input_is_one_line_naming_the_path(models, tmp_path, capsys, case):
     args, named = case(tmp_path, models)
     before = sorted(tmp_path.rglob("*"))
@@ -241,7 +260,19 @@ def test_permission_denied_is_one_line(models, tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        assert main(["deblur", str(write_mp4(tmp_path / "in.mp4", 2)), "-o", str(locked / "out.mp4"), "--model", str(models["tiny"])]) == 2
+        assert (
+            main(
+                [
+                    "deblur",
+                    str(write_mp4(tmp_path / "in.mp4", 2)),
+                    "-o",
+                    str(locked / "out.mp4"),
+                    "--model",
+                    str(models["tiny"]),
+                ]
+            )
+            == 2
+        )
     finally:
         locked.chmod(0o700)
     err = capsys.readouterr().err.strip().splitlines()

@@ -11,11 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from baselines.base import Streamer
 from bench_deblur import evaluate, framecache
 from bench_deblur.datasets import find_sequences, load_sequence
 from bench_deblur.metrics import sequence_metrics
 from bench_deblur.registry import build_model
+from bench_deblur.streaming import Streamer
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,9 @@ print(os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"), rss_mib() - before)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt's mmap threshold is glibc's")
-@pytest.mark.parametrize("command", [["evaluate", "model.keras", "--data", "x"], ["deblur", "in.mp4", "-o", "out.mp4", "--model", "m.keras"]])
+@pytest.mark.parametrize(
+    "command", [["evaluate", "model.keras", "--data", "x"], ["deblur", "in.mp4", "-o", "out.mp4", "--model", "m.keras"]]
+)
 def test_streaming_commands_give_freed_frame_buffers_back(command):
     """evaluate and deblur set both allocators so a freed frame-sized buffer leaves the process (1,602 -> 1,371 MiB at 720p)."""
     done = subprocess.run([sys.executable, "-c", FREED, *command], capture_output=True, text=True, check=True)
@@ -101,11 +103,17 @@ print(",".join(loaded) or "none")
 """
 
 
-@pytest.mark.parametrize("command, loaded", [
-    (["evaluate", "model.keras", "--data", "x"], "none"),
-    (["deblur", "in.mp4", "-o", "out.mp4", "--model", "m.keras"], "none"),
-    (["train", "cnn", "--out", "x"], "pandas"),  # Keras loads it at import when installed (it is: the report needs it)
-])
+@pytest.mark.parametrize(
+    "command, loaded",
+    [
+        (["evaluate", "model.keras", "--data", "x"], "none"),
+        (["deblur", "in.mp4", "-o", "out.mp4", "--model", "m.keras"], "none"),
+        (
+            ["train", "cnn", "--out", "x"],
+            "pandas",
+        ),  # Keras loads it at import when installed (it is: the report needs it)
+    ],
+)
 def test_streaming_commands_leave_out_what_tensorflow_and_keras_import_optionally(command, loaded):
     """160 MiB of a 720p evaluation's 1.5 GB: jax (tf.lite), pandas and matplotlib (Keras) are never used there."""
     done = subprocess.run([sys.executable, "-c", LEAN, *command], capture_output=True, text=True, check=True)
@@ -139,16 +147,18 @@ def test_streamer_without_carried_state_is_each_frame_alone():
     assert not np.allclose(carried[1:], alone[1:], atol=1e-4)  # later frames use the memory
 
 
-@pytest.mark.parametrize("name, recurrent", [("cnn", False), ("strcnn", True), ("strcnn_dtb", True), ("dbn", False),
-                                             ("identity", False)])
+@pytest.mark.parametrize(
+    "name, recurrent", [("cnn", False), ("strcnn", True), ("strcnn_dtb", True), ("dbn", False), ("identity", False)]
+)
 def test_controls_ablation_and_per_frame_maps(split, name, recurrent):
     """Controls stay out of per_tau and the mean; only recurrent cells are ablated; DTB's weight is kept per frame."""
     keras.utils.set_random_seed(0)
     model = build_model(name, m=1, width=0.125)
     sequences = find_sequences(split)
     info = {"label": "a control", "tau": None}
-    result = evaluate.evaluate_splits(model, {7: split}, progress=False, controls={"other": (info, sequences[:2])},
-                                      state_ablation=True)
+    result = evaluate.evaluate_splits(
+        model, {7: split}, progress=False, controls={"other": (info, sequences[:2])}, state_ablation=True
+    )
     assert list(result["per_tau"]) == ["7"] and result["mean"]["psnr"] == result["per_tau"]["7"]["psnr"]
     control = result["controls"]["other"]
     assert control["label"] == "a control" and list(control["sequences"]) == ["a", "b"]
@@ -157,7 +167,9 @@ def test_controls_ablation_and_per_frame_maps(split, name, recurrent):
     if recurrent:
         ablated = result["state_ablation"]["per_tau"]["7"]["sequences"]
         assert list(ablated) == ["a", "b", "c", "d"] and ablated["d"]["frames"] == 4
-        assert ablated["a"]["psnr_frames"][0] == pytest.approx(result["per_tau"]["7"]["sequences"]["a"]["psnr_frames"][0])
+        assert ablated["a"]["psnr_frames"][0] == pytest.approx(
+            result["per_tau"]["7"]["sequences"]["a"]["psnr_frames"][0]
+        )
     maps = result.get("diagnostics", {})
     if name == "strcnn_dtb":
         weights = maps["blend_weight"]

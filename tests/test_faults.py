@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_sweep import cli, tiny_spec
 
 RUNS = ("strcnn_dtb-m1-s0", "identity-m1-s0")
@@ -68,7 +67,12 @@ def run_args(reference) -> list[str]:
 def test_sigkill_after_a_checkpoint_then_resume(reference, tmp_path):
     ref_root, _ = reference
     args = run_args(reference)
-    proc = subprocess.Popen([sys.executable, "-m", "bench_deblur", "-q", *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench_deblur", "-q", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = tmp_path / "results" / "tiny" / RUNS[0] / "checkpoint.json"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline and proc.poll() is None:
@@ -86,8 +90,12 @@ def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     rng = random.Random(1234)
     args = run_args(reference)
     for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-m", "bench_deblur", "-q", *args],
-                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench_deblur", "-q", *args],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(2.0, 8.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -102,7 +110,9 @@ def kill_at(target: str, args: list[str], cwd: Path) -> int:
     script = cwd / "kill_at.py"
     script.write_text(KILL_AT)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, str(script), target, "-q", *args], cwd=cwd, env=env, capture_output=True, timeout=600).returncode
+    return subprocess.run(
+        [sys.executable, str(script), target, "-q", *args], cwd=cwd, env=env, capture_output=True, timeout=600
+    ).returncode
 
 
 def test_sigkill_while_writing_metrics_then_resume(reference, tmp_path):
@@ -117,7 +127,10 @@ def test_sigkill_while_writing_metrics_then_resume(reference, tmp_path):
 def test_sigkill_while_writing_the_report_then_rebuild(reference, tmp_path):
     ref_root, _ = reference
     results = ref_root / "results"
-    assert kill_at("REPORT.md", ["report", "--results", str(results), "--out", str(tmp_path / "reports")], tmp_path) == -signal.SIGKILL
+    assert (
+        kill_at("REPORT.md", ["report", "--results", str(results), "--out", str(tmp_path / "reports")], tmp_path)
+        == -signal.SIGKILL
+    )
     assert not (tmp_path / "reports" / "tiny" / "REPORT.md").exists()
     cli("report", "--results", str(results), "--out", str(tmp_path / "reports"), cwd=tmp_path)
     reference_report = ref_root / "reports" / "tiny"

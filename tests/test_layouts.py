@@ -13,13 +13,12 @@ import pytest
 
 from bench_deblur.cli import main
 from bench_deblur.config import preset, to_dict
-from bench_deblur.datasets import RunData, open_dataset
-from bench_deblur.datasets.layouts import DVD_TEST
+from bench_deblur.datasets import LAYOUTS, RunData, open_dataset
 from bench_deblur.errors import UserError
 
-DVD_NAMES = json.loads(DVD_TEST.read_text())["test"]
-# (blurry folder, sharp folder) inside a sequence, per layout
-FOLDERS = {"gopro": ("blur", "sharp"), "bsd": ("Blur/RGB", "Sharp/RGB"), "dvd": ("input", "GT")}
+DVD_NAMES = json.loads(LAYOUTS["dvd"].test_list.read_text())["test"]
+# (blurry folder, sharp folder) inside a sequence, per public layout, from the layout table
+FOLDERS = {k.name: (k.blur[0], k.sharp) for k in LAYOUTS.values() if not k.synthetic}
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +42,15 @@ def synthetic(tmp_path_factory) -> Path:
 
 
 def relayout(synthetic: Path, root: Path, layout: str) -> Path:
-    """The synthetic dataset in a public layout (hard links): train -> train/, val -> valid/ (bsd), test_tau07 -> test/."""
+    """The synthetic dataset in a public layout (hard links): train -> train/, val -> its validation split (valid/ for
+    bsd), test_tau07 -> test/; a layout with a published test list (dvd) gets one folder of videos."""
     blur, sharp = FOLDERS[layout]
-    splits = {"train": "train", "test_tau07": "test"} | ({"val": "valid"} if layout == "bsd" else {})
-    names = iter(DVD_NAMES)
+    kind = LAYOUTS[layout]
+    splits = {"train": "train", "test_tau07": "test"} | ({"val": kind.validation} if kind.validation else {})
+    names = iter(json.loads(kind.test_list.read_text())["test"] if kind.test_list else [])
     for source, split in splits.items():
         for seq in sorted((synthetic / source).iterdir()):
-            if layout == "dvd":  # one folder of videos; the test videos carry published test names
+            if kind.test_list:  # one folder of videos; the test videos carry published test names
                 target = root / (next(names) if split == "test" else f"train_{seq.name}")
             else:
                 target = root / split / seq.name
@@ -79,6 +80,21 @@ def test_layouts_are_detected_and_split_on_the_training_side(layouts, synthetic)
     assert len(bsd.train_sequences()) == 3 and [s.blur[0].parts[-5] for s in bsd.validation_sequences()] == ["valid"]
     assert {s.blur[0].parts[-4] for s in open_dataset(synthetic).validation_sequences()} == {"val"}
     assert list(open_dataset(synthetic).test_splits()) == [7] and list(gopro.test_splits()) == ["test"]
+
+
+@pytest.mark.parametrize("name", list(FOLDERS))
+def test_every_public_layout_is_detected_and_read(layouts, name):
+    """Every record of the layout table, from its own fields: a new layout is tested without an edit here."""
+    kind, root = LAYOUTS[name], layouts[name]
+    data = open_dataset(root)
+    assert data.layout == name and open_dataset(root, name) == data and data.name == kind.dataset
+    assert data.id == f"{kind.dataset.lower()}-{root.name.lower()}"
+    train, val, test = data.train_sequences(), data.validation_sequences(), data.test_splits()["test"]
+    assert train and val and len(test) == 2 and not {s.blur[0] for s in train} & {s.blur[0] for s in val}
+    assert all(s.blur[0].parent.name == kind.blur[0].split("/")[-1] for s in train + val + test)
+    if kind.validation:  # the dataset's own split; else held out from the training sequences
+        assert {s.blur[0].relative_to(root).parts[0] for s in val} == {kind.validation}
+    assert data.describe()["name"] == kind.dataset and len(data.hash()["sha256"]) == 64
 
 
 def test_hash_and_id_follow_the_file_list(layouts, tmp_path):

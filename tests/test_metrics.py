@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 import pytest
-
-from bench_deblur.errors import UserError
 from skimage import data as skdata
 from skimage.metrics import structural_similarity
 
+from bench_deblur.errors import UserError
 from bench_deblur.metrics import Protocol, psnr, sequence_metrics, ssim, temporal_error
 
 FLOAT = Protocol(quantize=False)  # hand values below are for unquantised scoring

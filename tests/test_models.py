@@ -1,6 +1,5 @@
 """The baselines: the paper's architectures, correct borders, streaming, save/load, backends."""
 
-import json
 import os
 import subprocess
 import sys
@@ -10,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from baselines.base import Streamer
 from bench_deblur.errors import UserError
 from bench_deblur.registry import build_model, load_model, model_names
+from bench_deblur.streaming import Streamer
 
 LEARNED = ["cnn", "strcnn", "strcnn_dtb", "dbn"]
 
@@ -167,7 +166,7 @@ BACKEND_SCRIPT = textwrap.dedent(
     import json, sys
     import numpy as np
     from bench_deblur.registry import build_model, load_model
-    from baselines.base import Streamer
+    from bench_deblur.streaming import Streamer
     import keras
     mode, path, out = sys.argv[1:4]
     if mode == "save":

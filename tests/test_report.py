@@ -60,7 +60,7 @@ def sequence_scores(psnr: float, blurry: bool = False) -> dict:
 
 
 def write_run(
-    root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None, old_schema=False
+    root: Path, name: str, seed: int, groups: list[str], m: int = 1, variant=None, kwargs=None
 ) -> Path:
     kwargs = kwargs or {}
     extras = "".join(f"-{k}_{v}" for k, v in sorted(kwargs.items()))
@@ -101,11 +101,6 @@ def write_run(
         }
         for i, t in enumerate(TAUS)
     }
-    if old_schema:  # results written before per-frame PSNR and per-sequence blurry scores existed
-        for scores in per_tau.values():
-            del scores["blurry_sequences"], scores["blurry"]
-            for seq in scores["sequences"].values():
-                del seq["psnr_frames"]
     mean = {k: float(np.mean([v[k] for v in per_tau.values()])) for k in ("psnr", "ssim", "temporal")}
     fps = 1000.0 / (1 + 10 * list(BASE).index(name))
     runtime = {
@@ -149,14 +144,15 @@ def write_run(
         )
     rng = np.random.default_rng(0)
     sharp = rng.random((16, 16, 3)).astype("float32")
-    arrays = {"blurry": sharp * 0.5, "output": sharp * 0.9, "sharp": sharp, "info": np.array(json.dumps({"frame": 3}))}
+    info = {"frame": 3, "diagnostics": ["blend_weight"] if name == "strcnn_dtb" else []}
+    arrays = {"blurry": sharp * 0.5, "output": sharp * 0.9, "sharp": sharp, "info": np.array(json.dumps(info))}
     if name == "strcnn_dtb":
         arrays["blend_weight"] = rng.random((8, 8)).astype("float32")
     np.savez(run / "samples.npz", **arrays)
     return run
 
 
-def fabricate(root: Path, groups=("main", "inputs", "placement"), old_schema=False) -> Path:
+def fabricate(root: Path, groups=("main", "inputs", "placement")) -> Path:
     results = root / "toy"
     for name in BASE:
         for seed in range(3):
@@ -166,13 +162,13 @@ def fabricate(root: Path, groups=("main", "inputs", "placement"), old_schema=Fal
             if seed == 0 and name in ("strcnn", "strcnn_dtb") and "placement" in groups:
                 g.append("placement")
             variant = {"strcnn": "none", "strcnn_dtb": "after_encoder"}.get(name)
-            write_run(results, name, seed, g, variant=variant, old_schema=old_schema)
+            write_run(results, name, seed, g, variant=variant)
     if "inputs" in groups:
         for name in ("cnn", "strcnn", "strcnn_dtb"):
-            write_run(results, name, 0, ["inputs"], m=2, old_schema=old_schema)
+            write_run(results, name, 0, ["inputs"], m=2)
     if "placement" in groups:
         kwargs = {"placement": "mid_encoder"}
-        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs=kwargs, old_schema=old_schema)
+        write_run(results, "strcnn_dtb", 0, ["placement"], variant="mid_encoder", kwargs=kwargs)
     (results / "sweep.json").write_text(json.dumps({"preset": "toy", "seeds": [0, 1, 2]}))
     return results
 
@@ -314,6 +310,30 @@ def test_ci95_hand_values():
     assert (mean, n) == (5.0, 1) and math.isnan(half)
 
 
+def test_other_papers_show_beside_ours_only_with_every_model_they_map(tmp_path, monkeypatch):
+    """The ESTRNN authors' BSD table appears once the main group has strcnn_dtb, dbn and estrnn (here sized apart,
+    as a preset's model_options do); without them the report is as before."""
+    results = fabricate(tmp_path, groups=("main",))
+    without = build_report(results, tmp_path / "before", progress=False).read_text()
+    assert "BSD" not in without and not (tmp_path / "before" / "tables" / "other_estrnn_bsd.csv").exists()
+    monkeypatch.setitem(BASE, "dbn", 27.3)
+    monkeypatch.setitem(BASE, "estrnn", 28.1)
+    for seed in range(3):
+        write_run(results, "dbn", seed, ["main"])
+        write_run(results, "estrnn", seed, ["main"], kwargs={"n_blocks": 15})
+    md = build_report(results, tmp_path / "after", progress=False).read_text()
+    assert "their BSD numbers (their data and protocol)" in md and "ESTRNN" in md
+    table = pd.read_csv(tmp_path / "after" / "tables" / "other_estrnn_bsd.csv").set_index("model")
+    assert table.loc["ESTRNN", "ours_label"] == "estrnn (m=1, n_blocks=15)"
+    assert table.loc["ESTRNN", "their_psnr_3ms-24ms"] == 31.39 and table.loc["DBN", "their_psnr_3ms-24ms"] == 31.21
+    assert table.loc["ESTRNN", "their_gain_over_STRCNN_3ms-24ms"] == pytest.approx(31.39 - 29.42)
+    assert math.isnan(table.loc["DBN", "their_psnr_1ms-8ms"]) and table.loc["IFIRNN", "ours_seeds"] == 0
+    # ours: mean over tau and seeds; estrnn 28.1 and strcnn_dtb 28.0 have the same seed and tau offsets
+    assert table.loc["ESTRNN", "ours_gain"] == pytest.approx(0.1) and table.loc["STRCNN", "ours_gain"] == 0
+    shown = (tmp_path / "after" / "tables" / "other_estrnn_bsd.md").read_text()
+    assert "| IFIRNN " in shown and "their gain over STRCNN, 3ms-24ms (dB)" in shown
+
+
 def test_paper_results_are_consistent_and_cited():
     paper = json.loads(PAPER_RESULTS.read_text())
     assert "1704.03285" in paper["citation"]["arxiv"] and "ICCV 2017" in paper["citation"]["venue"]
@@ -323,6 +343,11 @@ def test_paper_results_are_consistent_and_cited():
         assert mean[model] - mean["CNN"] == pytest.approx(gain, abs=0.005)
     assert values["7"]["STRCNN+DTB"] == 30.61 and paper["psnr_by_inputs"]["values"]["5"]["CNN"] == 29.43
     assert paper["speed"]["fps"] == {"640x480": 24, "1280x720": 8}
+    bsd = {o["key"]: o for o in paper["other_papers"]}["estrnn_bsd"]
+    assert "ECCV 2020" in bsd["citation"]["venue"] and bsd["dataset"] == "BSD"
+    assert {k: v["3ms-24ms"] for k, v in bsd["psnr"]["values"].items()} == {
+        "STRCNN": 29.42, "DBN": 31.21, "IFIRNN": 30.89, "ESTRNN": 31.39}
+    assert set(bsd["models"].values()) <= set(bsd["psnr"]["values"]) and bsd["reference"] in bsd["models"]
 
 
 def test_report_module_does_not_import_a_deep_learning_backend():

@@ -7,11 +7,12 @@ import keras
 import numpy as np
 import pytest
 
-from baselines.base import DeblurCell, Streamer
+from baselines.base import DeblurCell
 from bench_deblur.datasets import find_sequences
 from bench_deblur.evaluate import save_samples
 from bench_deblur.registry import build_model
 from bench_deblur.report.load import Run, diagnostic_names, load_samples
+from bench_deblur.streaming import Streamer
 
 
 def small(name, **kwargs):

@@ -2,7 +2,6 @@
 
 import json
 import math
-import warnings
 
 import pandas as pd
 import pytest
@@ -13,7 +12,7 @@ from test_report import fabricate
 from bench_deblur.report import build_report, document, paired_ci95
 from bench_deblur.report.figures import GREY, Palette
 from bench_deblur.report.load import load_runs
-from bench_deblur.report.tables import diff_text, latex_escape
+from bench_deblur.report.tables import BLURRY, Table, diff_text, latex_escape
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +112,23 @@ def test_per_sequence_and_latex_tables(built):
         assert f"tables/{md_file.stem}.tex" in report.read_text()
     tex = (out / "tables" / "main_psnr.tex").read_text()
     assert "strcnn\\_dtb (m=1) & \\textbf{28.20 $\\pm$ 0.50}" in tex
-    assert "\\midrule\nblurry input (identity floor) & 24.00 & 23.50" in tex  # the floor row, after a rule
+    assert "\\midrule blurry input (identity floor) & 24.00 & 23.50" in tex  # the floor row, after a rule
     assert latex_escape("a_b & 5% ± τ") == "a\\_b \\& 5\\% $\\pm$ $\\tau$"
+
+
+def test_styler_tables_keep_bold_rule_and_escapes():
+    """HTML and LaTeX come from pandas' Styler: same cells, bold and rule as the table says, and no random ids."""
+    display = pd.DataFrame({"model": ["a_b <x>", BLURRY], "τ=7": ["1.00 ± 0.10", "2.00"], "mean": [3, "—"]})
+    table = Table("t", "PSNR & τ", display, display, "a note", frozenset({(0, "mean"), (1, "τ=7")}), (1,))
+    tex = table.latex()
+    assert tex == table.latex() and table.html() == table.html()
+    assert "\\caption{PSNR \\& $\\tau$}\n\\label{tab:t}\n\\begin{tabular}{lrr}" in tex
+    assert "model & $\\tau$=7 & mean \\\\\n\\midrule\na\\_b <x> & 1.00 $\\pm$ 0.10 & \\textbf{3} \\\\\n" in tex
+    assert f"\\midrule {BLURRY} & \\textbf{{2.00}} & --- \\\\\n\\bottomrule" in tex
+    page = table.html()
+    assert '<table id="T_t">' in page and "#T_t_row0_col2, #T_t_row1_col1 {\n  font-weight: bold;\n}" in page
+    assert '<td class="data row0 col0" >a_b &lt;x&gt;</td>' in page
+    assert f'<td class="data row1 col0 rule" >{BLURRY}</td>' in page
 
 
 def test_one_colour_per_model_in_every_figure(built):
@@ -173,25 +187,20 @@ def test_pngs_are_at_least_150_dpi(built):
         assert im.info["dpi"][0] == pytest.approx(150, abs=1) and im.width >= 1500
 
 
-def test_old_results_still_load(tmp_path):
-    results = fabricate(tmp_path, groups=("main",), old_schema=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # older results are not a problem to warn about
-        report = build_report(results, tmp_path / "out", progress=False)
-    md = report.read_text()
-    assert "Figure 'psnr_vs_frame' skipped: the results record no per-frame PSNR" in md
-    assert "per_tau.*.blurry_sequences" in md
-    assert "strcnn_dtb (m=1) - cnn (m=1): +1.00 dB" in md  # pairs between models still made
-    assert "strcnn_dtb (m=1) - blurry input" not in md
-    # results from before per-sequence scores: no paired table, the rest is built
-    for metrics in results.glob("*/metrics.json"):
-        data = json.loads(metrics.read_text())
-        for scores in data["per_tau"].values():
-            del scores["sequences"]
-        metrics.write_text(json.dumps(data))
-    md = build_report(results, tmp_path / "older", progress=False).read_text()
-    assert "No paired comparisons" in md and "record no per-sequence scores" in md
-    assert (tmp_path / "older" / "tables" / "main_psnr.tex").exists()
+def test_runs_of_another_results_schema_are_left_out(tmp_path):
+    """Runs without ``schema`` are schema 1; another schema, or schema 1 lacking a key it always has, is left out."""
+    results = fabricate(tmp_path, groups=("main",))
+    newer, older = results / "cnn-m1-s0" / "metrics.json", results / "strcnn-m1-s0" / "metrics.json"
+    newer.write_text(json.dumps(json.loads(newer.read_text()) | {"schema": 2}))
+    data = json.loads(older.read_text())
+    for scores in data["per_tau"].values():  # as written before per-sequence blurry scores existed
+        del scores["blurry_sequences"]
+    older.write_text(json.dumps(data))
+    with pytest.warns(UserWarning, match="left out of the report"):
+        md = build_report(results, tmp_path / "out", progress=False).read_text()
+    assert f"{newer}: results schema 2, this version reads schema 1; run left out of the report" in md
+    assert f"{older}: missing key 'blurry_sequences'; run left out of the report" in md
+    assert "Built from 10 complete run(s)" in md
 
 
 def test_a_negative_psnr_loss_is_drawn_on_a_linear_axis():

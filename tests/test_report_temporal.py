@@ -209,13 +209,13 @@ def test_rebuild_is_identical(built, tmp_path):
 
 
 def test_absent_keys_leave_the_sections_out(tmp_path):
-    results = fabricate(tmp_path, groups=("main",), old_schema=True)
+    results = fabricate(tmp_path, groups=("main",))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         md = build_report(results, tmp_path / "out", progress=False).read_text()
-    for heading in ("## Control test sets", "## Frame classes", "## State ablation", "## Blend weight"):
+    for heading in ("## Control test sets", "## State ablation", "## Blend weight"):
         assert heading not in md
-    for name in ("controls", "frame_classes", "state_ablation", "blend_weight_vs_blur"):
+    for name in ("controls", "state_ablation", "blend_weight_vs_blur"):
         assert not (tmp_path / "out" / "tables" / f"{name}.csv").exists()
     claims = table(tmp_path / "out", "claims").set_index("claim")
     assert claims.loc["STRCNN beats CNN", "verdict"] == "reproduced"  # the fabricated +0.5 dB

@@ -60,6 +60,32 @@ def test_sweep_spec_round_trips_through_json():
     assert sweep_from_dict(json.loads(json.dumps(to_dict(spec)))) == spec
 
 
+def test_model_options_size_one_model_and_default_to_none():
+    """``model_options`` gives one model its own width and options; older sweep.json files without it still load."""
+    runs = {r.run_id: r for r in expand(preset("cpu"))}
+    estrnn = [r for r in runs.values() if r.model.name == "estrnn"]
+    assert len(estrnn) == 5 and {(r.model.width, tuple(r.model.kwargs.items())) for r in estrnn} == {(0.3125, (("n_blocks", 15),))}
+    assert estrnn[0].run_id.startswith("estrnn-m1-n_blocks_15-s")
+    assert {r.model.width for r in runs.values() if r.model.name != "estrnn"} == {0.25}
+    spec = preset("cpu")
+    assert sweep_from_dict(json.loads(json.dumps(to_dict(spec)))) == spec
+    old = to_dict(spec)
+    del old["model_options"]
+    assert sweep_from_dict(old).model_options == {}
+    # Options given for one run win over the preset's; the preset's width stays unless replaced.
+    model = spec.model("estrnn", 2, n_blocks=3)
+    assert (model.m, model.width, model.kwargs, model.global_skip) == (2, 0.3125, {"n_blocks": 3}, True)
+    assert spec.model("cnn", 1).width == 0.25 and spec.model("cnn", 1).kwargs == {}
+
+
+def test_estrnn_is_in_every_main_comparison_but_quick():
+    """quick lists its main models without ESTRNN: its runs would take the preset past 15 min on 2 cores (README)."""
+    for name in ("smoke", "cpu", "full", "paper"):
+        seeds = {r.seed for r in expand(preset(name)) if r.model.name == "estrnn" and "main" in r.groups}
+        assert len(seeds) >= 3, name
+    assert not [r for r in expand(preset("quick")) if r.model.name == "estrnn"]
+
+
 def test_lock_keeps_a_second_process_off_a_run(tmp_path):
     code = "import fcntl,sys,time; f=open(sys.argv[1],'w'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)"
     (tmp_path / "run").mkdir()
@@ -117,7 +143,7 @@ def test_guide_example_joins_models_sweep_and_report(smoke):
     assert "sharpen" in models.stdout
     assert (root / "results" / "smoke" / "sharpen-m1-s2" / "metrics.json").is_file()
     tables = root / "reports" / "smoke" / "tables"
-    for table in ("main_psnr.md", "inputs.md", "cost.md"):
+    for table in ("main_psnr.md", "cost.md"):  # the inputs table is the paper's three models in every preset
         assert "sharpen" in (tables / table).read_text(), table
 
 
@@ -160,3 +186,40 @@ def test_evaluate_a_run_folder_and_rebuild_the_report(smoke, tmp_path):
     cli("report", "--results", str(root / "results"), "--out", str(reports), cwd=root)
     for table in (root / "reports" / "smoke" / "tables").glob("*.csv"):
         assert table.read_bytes() == (reports / "smoke" / "tables" / table.name).read_bytes(), table.name
+
+
+def test_prepare_benchmark_checks_then_writes_sweep_json_and_names_the_results_folder(tmp_path, monkeypatch):
+    """``prepare_benchmark``, the steps of `bench-deblur run` before any run: a bad spec writes nothing; an OSError
+    without a file name while running names the results folder."""
+    import errno
+
+    from bench_deblur import benchmark
+    from bench_deblur.config import SynthConfig
+    from bench_deblur.datasets.plan import DataChoice
+    from bench_deblur.errors import UserError
+    from bench_deblur.sweep import load_spec
+    from bench_deblur.synth import make_dataset
+
+    spec = load_spec(tiny_spec(tmp_path / "tiny.json"))
+    data = tmp_path / "tiny-data"
+    make_dataset(data, SynthConfig(height=32, width=32, frames=6, train_sequences=1, test_sequences=1), progress=False)
+    bad = dataclasses.replace(spec, main_models=["nosuch"])
+    with pytest.raises(UserError, match=r"^bad\.json: not a valid sweep spec \(.*nosuch"):
+        benchmark.prepare_benchmark(bad, results_root=tmp_path / "results", data=DataChoice(data=data),
+                                    spec_path="bad.json")
+    assert not (tmp_path / "results").exists()
+
+    bench = benchmark.prepare_benchmark(spec, results_root=tmp_path / "results", data=DataChoice(data=data),
+                                        part=(2, 2), quiet=True)
+    assert bench.results == tmp_path / "results" / "tiny" and (bench.results / "sweep.json").is_file()
+    assert [r.run_id for r in bench.runs] == [r.run_id for r in shard(expand(spec), 2, 2)]
+    assert all(r.data == bench.data.describe() for r in bench.runs) and bench.data.train.root == data
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(benchmark, "execute", full_disk)
+    with pytest.raises(OSError) as caught:
+        benchmark.run_benchmark(bench, progress=False)
+    assert caught.value.filename == str(bench.results)
+    assert benchmark.Outcome({"a": "complete", "c": "done", "b": "not started (time budget)"}).unfinished == ["b"]

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from bench_deblur import synth
-from bench_deblur.synth import scene as synth_scene
-from bench_deblur.synth import textures, writer
+from bench_deblur.config import SynthConfig
 from bench_deblur.datasets import find_sequences, load_sequence
-from bench_deblur.errors import UserError
 from bench_deblur.datasets.layouts import manifest_hash, manifest_test_splits
-from bench_deblur.synth import SynthConfig, make_dataset
+from bench_deblur.errors import UserError
+from bench_deblur.synth import make_dataset, textures, writer
+from bench_deblur.synth import scene as synth_scene
 
 TINY = SynthConfig(seed=3, height=32, width=48, frames=4, train_sequences=2, val_sequences=1, test_sequences=1,
                    keep_hfr=True, train_photo_fraction=0.5, test_photo_fraction=1.0, objects=(2, 4))
@@ -275,23 +275,33 @@ def test_calibration_quick_test_sets_span_gopro_range_with_blur_that_varies(tmp_
 
 
 def test_steady_motion_reproduces_the_previous_camera():
-    """``motion="steady"`` at version 2's speed range and background size is its camera: values recorded from it before the hand-held rule."""
-    old = {"dead_leaves": [(0, -13.946285210405899, -9.240611928017781, 0.013397015550130207, 0.004723973285459466),
-                           (100, -3.883437950669286, 11.14894056283577, 0.00882316112364242, -0.01967632538496756)],
-           "chelsea": [(7, -17.24061953340806, -8.039997942984964, -0.016797154332152325, 0.0058449611642354266),
-                       (100, 3.82688149981495, -15.783108132621322, -0.00035377840370917884, 0.017624595025462625)]}
+    """``motion="steady"`` at version 2's speed range and background size is its camera.
+
+    The values were recorded from it before the hand-held rule.
+    """
+    old = {
+        "dead_leaves": [
+            (0, -13.946285210405899, -9.240611928017781, 0.013397015550130207, 0.004723973285459466),
+            (100, -3.883437950669286, 11.14894056283577, 0.00882316112364242, -0.01967632538496756),
+        ],
+        "chelsea": [
+            (7, -17.24061953340806, -8.039997942984964, -0.016797154332152325, 0.0058449611642354266),
+            (100, 3.82688149981495, -15.783108132621322, -0.00035377840370917884, 0.017624595025462625),
+        ],
+    }
     cfg = dataclasses.replace(TINY, motion="steady", speed=(0.18, 0.7), background_scale=2.0)  # version 2 calibration
     for background, values in old.items():
         camera = synth_scene.Scene(cfg, {"kind": "test", "seed": [3, 1, 0], "background": background}).camera
         for t, y, x, roll, zoom in values:
-            np.testing.assert_allclose([*camera.position(t), camera.roll(t), camera.zoom(t)], [y, x, roll, zoom],
-                                       rtol=0, atol=1e-9)
+            np.testing.assert_allclose(
+                [*camera.position(t), camera.roll(t), camera.zoom(t)], [y, x, roll, zoom], rtol=0, atol=1e-9
+            )
 
 
 def test_handheld_camera_is_deterministic_bounded_and_shares_the_objects():
     """Frames depend only on (seed, t), in any order; the view stays inside the background; the steady camera
     films the same objects."""
-    cfg = writer.validated(dataclasses.replace(TINY, speed=(1.0, 1.0)))
+    cfg = dataclasses.replace(TINY, speed=(1.0, 1.0))
     plan = {"kind": "test", "seed": [3, 1, 0], "background": "dead_leaves"}
     a, b = synth_scene.Scene(cfg, plan), synth_scene.Scene(cfg, plan)
     assert isinstance(a.camera, synth_scene._HandheldCamera)
@@ -333,11 +343,18 @@ def test_control_splits(tiny):
     random = manifest["splits"]["test_random"]["sequences"]["seq000"]
     assert (steady["background"], steady["objects"]) == (fixed["background"], fixed["objects"])
     assert len(random["exposure"]) == 4 and all(2 <= k <= 15 for k in random["exposure"])
-    assert {f: h for f, h in random["files"].items() if f.startswith("sharp/")} == \
-        {f: h for f, h in fixed["files"].items() if f.startswith("sharp/")}
+    assert {f: h for f, h in random["files"].items() if f.startswith("sharp/")} == {
+        f: h for f, h in fixed["files"].items() if f.startswith("sharp/")
+    }
     for split in [*manifest["test_splits"].values(), *controls, "fixed_tau"]:
-        assert set(manifest["statistics"][split]) == {"mean_input_psnr", "psnr_of_mean_mse", "within_sequence_std",
-                                                      "previous_sharper_3db", "near_sharp_35db", "mean_blur_px"}
+        assert set(manifest["statistics"][split]) == {
+            "mean_input_psnr",
+            "psnr_of_mean_mse",
+            "within_sequence_std",
+            "previous_sharper_3db",
+            "near_sharp_35db",
+            "mean_blur_px",
+        }
 
 
 def test_steady_data_has_no_steady_control_and_controls_can_be_off(tmp_path):

@@ -13,11 +13,25 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is a folder of the repo, not an installed package
 
 from baselines.base import frame_windows  # noqa: E402
-from benchmarks.peers import torch_strcnn as peer  # noqa: E402
 from bench_deblur import speed  # noqa: E402
 from bench_deblur.registry import build_model  # noqa: E402
+from benchmarks.peers import torch_strcnn as peer  # noqa: E402
 
-ROWS = {"framework", "backend", "device", "device_type", "execution", "sync", "model", "size", "batch", "dtype", "fps_median", "tflops", "versions"}
+ROWS = {
+    "framework",
+    "backend",
+    "device",
+    "device_type",
+    "execution",
+    "sync",
+    "model",
+    "size",
+    "batch",
+    "dtype",
+    "fps_median",
+    "tflops",
+    "versions",
+}
 
 
 def randomise(model: keras.Model, seed: int) -> None:

@@ -177,10 +177,10 @@ def test_checkpoint_epoch_is_checked(tmp_path, state):
 @pytest.mark.slow
 def test_resume_refuses_a_checkpoint_state_that_does_not_match_the_run(tmp_path):
     """Train 1 epoch of 24 steps' run; then 999, "two" and a claim of all 12 epochs are refused, never 'complete'."""
-    from bench_deblur.config import ModelConfig, RunConfig, preset
+    from bench_deblur.config import ModelConfig, RunConfig, SynthConfig, preset
     from bench_deblur.datasets import open_dataset
-    from bench_deblur.synth import SynthConfig, make_dataset
-    from bench_deblur.train import CHECKPOINT_STATE, train
+    from bench_deblur.synth import make_dataset
+    from bench_deblur.train import CHECKPOINT_STATE, initial_model, train
 
     data = tmp_path / "data"
     make_dataset(data, SynthConfig(height=32, width=32, frames=6, train_sequences=1, test_sequences=1), progress=False)
@@ -190,14 +190,15 @@ def test_resume_refuses_a_checkpoint_state_that_does_not_match_the_run(tmp_path)
     folder = tmp_path / "run"
     folder.mkdir()
     dataset = open_dataset(data)
-    _, finished = train(run, folder, dataset, progress=False, deadline=time.time() - 1)  # stops after epoch 1
+    # stops after epoch 1
+    _, finished = train(run, folder, dataset, initial_model(run), progress=False, deadline=time.time() - 1)
     state = folder / CHECKPOINT_STATE
     assert not finished and json.loads(state.read_text()) == {"epoch": 1}
     for bad, words in (({"epoch": 999}, "from 1 to 12"), ({"epoch": "two"}, "from 1 to 12"),
                        ({"epoch": 12}, "has taken 2 steps")):
         fileio.write_json(state, bad)
         with pytest.raises(UserError, match=words) as info:
-            train(run, folder, dataset, progress=False)
+            train(run, folder, dataset, initial_model(run), progress=False)
         assert str(info.value).startswith(f"{state}: ") and "\n" not in str(info.value)
 
 
@@ -224,7 +225,8 @@ def _run_folder(root: Path, metrics: dict) -> Path:
 
 
 def _scores(psnr: float) -> dict:
-    return {"psnr": psnr, "ssim": 0.8, "temporal": None, "blurry": {"psnr": 24.0, "ssim": 0.7, "temporal": None}}
+    return {"psnr": psnr, "ssim": 0.8, "temporal": None, "blurry": {"psnr": 24.0, "ssim": 0.7, "temporal": None},
+            "sequences": {}, "blurry_sequences": {}}
 
 
 def test_valid_runs_load_with_controls_splits_and_null_temporal(tmp_path):
@@ -240,11 +242,12 @@ def test_valid_runs_load_with_controls_splits_and_null_temporal(tmp_path):
 
 def test_evaluates_own_metrics_always_pass(tmp_path):
     """What ``evaluate_splits`` writes (tau splits, controls, a named split) is consistent by construction."""
+    from bench_deblur.config import SynthConfig
     from bench_deblur.datasets import open_dataset
     from bench_deblur.evaluate import evaluate_splits
     from bench_deblur.registry import build_model
     from bench_deblur.report.load import _check_numbers
-    from bench_deblur.synth import SynthConfig, make_dataset
+    from bench_deblur.synth import make_dataset
 
     make_dataset(tmp_path / "d", SynthConfig(height=32, width=32, frames=4, train_sequences=1, test_sequences=2),
                  progress=False)

@@ -1,11 +1,8 @@
 """Frames of one split folder: listing paired blurry/sharp sequences and reading their frames.
 
 A *split folder* holds one folder per sequence; each sequence has a blurry and a sharp frame
-folder whose names depend on the layout:
-
-    native, gopro  <seq>/blur (or blur_gamma) and <seq>/sharp
-    dvd            <seq>/input and <seq>/GT
-    bsd            <seq>/Blur/RGB and <seq>/Sharp/RGB
+folder whose names depend on the layout (``Layout.blur`` and ``Layout.sharp`` in ``table.LAYOUTS``,
+e.g. GoPro's <seq>/blur (or blur_gamma) and <seq>/sharp).
 
 Every problem with the data is reported as a one-line ``UserError`` naming the file or folder,
 because a benchmark that silently skips or misreads frames produces wrong numbers.
@@ -20,18 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_deblur.errors import UserError
+from bench_deblur.datasets.table import LAYOUTS, SHAPES, listing
+from bench_deblur.errors import UserError, first_line
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 FLOAT_SLACK = 0.5 / 255
 """Float frames may stray this far outside [0, 1] (rounding) and are clipped; further out they are refused."""
-# (blurry folder candidates in order of preference, sharp folder) per layout.
-LAYOUTS: dict[str, tuple[tuple[str, ...], str]] = {
-    "native": (("blur", "blur_gamma"), "sharp"),
-    "gopro": (("blur", "blur_gamma"), "sharp"),
-    "dvd": (("input",), "GT"),
-    "bsd": (("Blur/RGB",), "Sharp/RGB"),
-}
 
 
 @dataclass
@@ -46,9 +37,9 @@ class Sequence:
 def find_sequences(root: Path, layout: str = "auto", blur_dir: str | None = None) -> list[Sequence]:
     """List the sequences of a split folder, checking that every sequence has matching frames.
 
-    ``layout="auto"`` picks the layout whose folders the sequences contain (native and gopro are
-    the same layout). ``blur_dir`` chooses the blurry folder for native/gopro (GoPro ships both
-    ``blur`` and ``blur_gamma``); by default ``blur`` is used when present, else ``blur_gamma``.
+    ``layout="auto"`` picks the layout whose folders the sequences contain (``SHAPES``: native and
+    gopro are the same here). ``blur_dir`` chooses the blurry folder of a layout with several
+    candidates (GoPro ships both ``blur`` and ``blur_gamma``); by default the first one present.
     Sub-folders that contain none of the layout's folders are ignored.
     """
     root = Path(root)
@@ -60,10 +51,12 @@ def find_sequences(root: Path, layout: str = "auto", blur_dir: str | None = None
                      key=lambda p: natural_key(p.name))
     if layout == "auto":
         layout = _detect(root, folders)
-    blur_names, sharp_name = LAYOUTS[layout]
+    blur_names, sharp_name = LAYOUTS[layout].blur, LAYOUTS[layout].sharp
     if blur_dir is not None:
-        if layout not in ("native", "gopro"):
-            raise UserError(f"blur_dir={blur_dir!r}: only the native and gopro layouts have a choice of blurry folder")
+        if len(blur_names) < 2:
+            choosers = [name for name, other in LAYOUTS.items() if len(other.blur) > 1]
+            raise UserError(f"blur_dir={blur_dir!r}: only the {listing(choosers, 'and')} layouts have a choice of "
+                            "blurry folder")
         blur_names = (blur_dir,)
     sequences = []
     for folder in folders:
@@ -118,7 +111,7 @@ def read_frame(path: Path) -> np.ndarray:
             warnings.simplefilter("ignore", DeprecationWarning)
             image = iio.imread(path)
     except Exception as exc:  # decoders raise many types; all mean "not a readable image"
-        raise UserError(f"{path}: cannot read image ({type(exc).__name__}: {exc})".replace("\n", " ")) from None
+        raise unreadable_image(path, exc) from None
     if image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4):
         raise UserError(f"{path}: expected a single image, got an array of shape {image.shape}")
     if image.ndim not in (2, 3):
@@ -139,6 +132,25 @@ def read_frame(path: Path) -> np.ndarray:
     if is_float:
         _check_float_range(path, image)
     return np.clip(image, 0, 1)
+
+
+def unreadable_image(path: Path, exc: Exception) -> UserError:
+    """The one-line error for an image file a decoder refused: empty, text, or the decoder's first line.
+
+    Why: imageio answers an empty or text file with the plugins it lacks (video codecs to pip install).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        head = None
+    if head == b"":
+        reason = "empty file, 0 bytes"
+    elif head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        reason = "not an image: the file holds text"
+    else:
+        reason = first_line(exc)
+    return UserError(f"{path}: cannot read image ({reason}); expected an image file")
 
 
 def _cmyk_as_rgb(path: Path, image: np.ndarray) -> np.ndarray:
@@ -204,24 +216,23 @@ def _size(frame: np.ndarray) -> str:
 
 def _detect(root: Path, folders: list[Path]) -> str:
     """The one layout the sequence folders use; mixed or unknown layouts are errors."""
-    found = {name for folder in folders for name in ("native", "dvd", "bsd") if has_layout(folder, name)}
+    found = {shape.name for folder in folders for shape in SHAPES if has_layout(folder, shape.name)}
     if len(found) > 1:
         raise UserError(f"{root}: sequences mix the {' and '.join(sorted(found))} layouts; pass layout= explicitly")
     if not found:
-        raise UserError(f"{root}: no sequences found (expected <sequence>/blur+sharp, <sequence>/input+GT or "
-                        f"<sequence>/Blur/RGB+Sharp/RGB folders){_split_hint(folders)}")
+        expected = listing([f"<sequence>/{shape.blur[0]}+{shape.sharp}" for shape in SHAPES])
+        raise UserError(f"{root}: no sequences found (expected {expected} folders){_split_hint(folders)}")
     return found.pop()
 
 
 def has_layout(folder: Path, layout: str) -> bool:
     """Whether ``folder`` holds the blurry or the sharp frame folder of ``layout``."""
-    blur_names, sharp_name = LAYOUTS[layout]
-    return (folder / sharp_name).is_dir() or any((folder / b).is_dir() for b in blur_names)
+    return (folder / LAYOUTS[layout].sharp).is_dir() or any((folder / b).is_dir() for b in LAYOUTS[layout].blur)
 
 
 def _split_hint(folders: list[Path]) -> str:
     """Point at a split folder when the user passed a dataset root (folder of splits) instead."""
     for folder in folders:
-        if any(q.is_dir() and any(has_layout(q, name) for name in ("native", "dvd", "bsd")) for q in folder.iterdir()):
+        if any(q.is_dir() and any(has_layout(q, shape.name) for shape in SHAPES) for q in folder.iterdir()):
             return f"; {folder.parent} looks like a dataset root: pass a split folder such as {folder}"
     return ""

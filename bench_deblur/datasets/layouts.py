@@ -1,13 +1,10 @@
 """Dataset roots: which splits a dataset has, what a run trains, validates and tests on, and its identity.
 
-Layouts (the shapes the datasets ship in; docs/datasets.md has their sources):
-
-    native  synthetic data from ``bench-deblur data``: manifest.json, train/, val/, test_tauXX/
-    gopro   GoPro (Nah et al. 2017): train/, test/; <seq>/blur (or blur_gamma) and <seq>/sharp
-    bsd     BSD (Zhong et al. 2020): train/, valid/, test/; <seq>/Blur/RGB and <seq>/Sharp/RGB
-    dvd     DVD (Su et al. 2017): <seq>/input and <seq>/GT in one folder; the test split is the
-            authors' published list (``data/dvd_test.json``), training is the rest. A copy already
-            split into train/ and test/ folders is read as it is.
+The layouts (the shapes the datasets ship in) are the records of ``table.LAYOUTS``; docs/datasets.md
+has their sources. A root holds train/ and test/ (and the layout's own validation split, if any), or,
+for synthetic data, the splits its manifest.json lists; a layout with a published test list (DVD)
+may also hold every sequence in one folder: the listed ones are the test split, the rest train. A
+copy already split into train/ and test/ folders is read as it is.
 
 Validation always comes from the training side, never from a test split: the dataset's own
 validation split (val/, valid/); else the last tenth of the training sequences, held out from
@@ -24,21 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench_deblur.datasets.frames import Sequence, find_sequences, has_layout, natural_key
+from bench_deblur.datasets.table import LAYOUTS, SYNTHETIC, Layout, listing
 from bench_deblur.errors import UserError
 from bench_deblur.fileio import read_json
 
 MANIFEST = "manifest.json"
-LAYOUT_NAMES = ("native", "gopro", "bsd", "dvd")
-DATASET_NAMES = {"native": "synthetic", "gopro": "GoPro", "bsd": "BSD", "dvd": "DVD"}
-EXPECTED = {
-    "native": "manifest.json, train/, val/ and test_tauXX/ from 'bench-deblur data'",
-    "gopro": "train/ and test/, each <sequence>/blur and <sequence>/sharp",
-    "bsd": "train/, valid/ and test/, each <sequence>/Blur/RGB and <sequence>/Sharp/RGB",
-    "dvd": "<sequence>/input and <sequence>/GT folders (or train/ and test/ holding them)",
-}
-DVD_TEST = Path(__file__).resolve().parent.parent / "data" / "dvd_test.json"
 HOLD_OUT = 0.1  # share of training sequences held out for validation when a dataset has no validation split
-_SPLIT_FOLDERS = ("train", "val", "valid", "test")
+_SPLIT_FOLDERS = ("train", *dict.fromkeys(layout.validation for layout in LAYOUTS.values() if layout.validation), "test")
 
 
 @dataclass(frozen=True)
@@ -50,19 +39,23 @@ class Dataset:
     blur_dir: str | None = None
 
     @property
+    def kind(self) -> Layout:
+        """The record of this dataset's layout."""
+        return LAYOUTS[self.layout]
+
+    @property
     def name(self) -> str:
-        return DATASET_NAMES[self.layout]
+        return self.kind.dataset
 
     @property
     def id(self) -> str:
-        """Names the dataset in results folders and provenance: layout, folder name and blurry folder."""
-        kind = "synthetic" if self.layout == "native" else self.layout
-        parts = [kind, self.root.resolve().name] + ([self.blur_dir] if self.blur_dir else [])
+        """Names the dataset in results folders and provenance: dataset, folder name and blurry folder."""
+        parts = [self.kind.dataset.lower(), self.root.resolve().name] + ([self.blur_dir] if self.blur_dir else [])
         return re.sub(r"[^a-z0-9_.]+", "-", "-".join(parts).lower()).strip("-")
 
     def with_blur_dir(self, blur_dir: str) -> Dataset:
-        if self.layout != "gopro":
-            raise UserError(f"--blur-dir {blur_dir}: only the gopro layout has a choice of blurry folder "
+        if not self.kind.blur_choice:
+            raise UserError(f"--blur-dir {blur_dir}: only the {blur_choosers()} layout has a choice of blurry folder "
                             f"({self.root} is {self.layout})")
         return replace(self, blur_dir=blur_dir)
 
@@ -70,27 +63,28 @@ class Dataset:
         """The sequences of split folder ``name``; a missing folder is a one-line error naming the root."""
         folder = self.root / name
         if not folder.is_dir():
-            raise UserError(f"{self.root}: no {name}/ folder (the {self.layout} layout has {EXPECTED[self.layout]})")
-        return find_sequences(folder, "gopro" if self.layout == "native" else self.layout, self.blur_dir)
+            raise UserError(f"{self.root}: no {name}/ folder (the {self.layout} layout has {self.kind.expected})")
+        return find_sequences(folder, self.layout, self.blur_dir)
 
-    def _dvd_flat(self) -> bool:
-        return self.layout == "dvd" and not (self.root / "test").is_dir()
+    def _flat(self) -> bool:
+        """Whether every sequence is in the root, split by the layout's published test list."""
+        return self.kind.test_list is not None and not (self.root / "test").is_dir()
 
-    def _dvd_lists(self) -> tuple[list[Sequence], list[Sequence]]:
-        """(training, test) sequences of a DVD folder holding every video: the published list is the test split."""
-        listed = _dvd_test_names()
-        sequences = find_sequences(self.root, "dvd")
+    def _listed(self) -> tuple[list[Sequence], list[Sequence]]:
+        """(training, test) sequences of a root holding every video: the published list is the test split."""
+        listed = test_list_names(self.kind)
+        sequences = find_sequences(self.root, self.layout)
         test = [s for s in sequences if s.name in listed]  # detect_layout found at least one
         train = [s for s in sequences if s.name not in listed]
         if not train:
-            raise UserError(f"{self.root}: holds only DVD's published test videos; no training videos left")
+            raise UserError(f"{self.root}: holds only {self.name}'s published test videos; no training videos left")
         return train, test
 
     def test_splits(self) -> dict[int | str, list[Sequence]]:
         """Test sequences by split: per blur length tau for synthetic data, else one split named 'test'."""
-        if self.layout == "native":
+        if self.kind.synthetic:
             return {tau: self._split(name) for tau, name in manifest_test_splits(self.root).items()}
-        return {"test": self._dvd_lists()[1] if self._dvd_flat() else self._split("test")}
+        return {"test": self._listed()[1] if self._flat() else self._split("test")}
 
     def control_splits(self) -> dict[str, tuple[dict, list[Sequence]]]:
         """Control test sets of a synthetic dataset (same scenes, other camera or exposure): {name: (info, sequences)}.
@@ -98,7 +92,7 @@ class Dataset:
         Kept apart from ``test_splits``: they answer "what do the models do when the blur is different", and
         must not enter the mean over tau. Public layouts have none.
         """
-        if self.layout != "native":
+        if not self.kind.synthetic:
             return {}
         controls = read_json(self.root / MANIFEST).get("control_splits") or {}
         return {name: (info, self._split(info["split"])) for name, info in sorted(controls.items())}
@@ -108,7 +102,7 @@ class Dataset:
 
         Empty for public layouts and for synthetic data written before such records existed.
         """
-        if self.layout != "native":
+        if not self.kind.synthetic:
             return {}
         manifest = read_json(self.root / MANIFEST)
         keys = {name: str(tau) for tau, name in manifest["test_splits"].items()}
@@ -122,10 +116,10 @@ class Dataset:
 
     def _training_side(self) -> tuple[list[Sequence], list[Sequence] | None]:
         """(training sequences, the dataset's own validation sequences or None)."""
-        if self._dvd_flat():
-            return self._dvd_lists()[0], None
-        own = {"native": "val", "bsd": "valid"}.get(self.layout)
-        if self.layout == "native" and not (self.root / "val").is_dir():
+        if self._flat():
+            return self._listed()[0], None
+        own = self.kind.validation
+        if own and self.kind.validation_optional and not (self.root / own).is_dir():
             own = None
         return self._split("train"), (self._split(own) if own else None)
 
@@ -146,19 +140,19 @@ class Dataset:
         """What a report says about this dataset's splits (names, sequence counts, the validation rule)."""
         train, own = self._training_side()
         held = 0 if own is not None else _held_out(len(train))
-        train_where = "every video not in the published test list" if self._dvd_flat() else "train/"
+        train_where = "every video not in the published test list" if self._flat() else "train/"
         if own is not None:
-            validation = f"{'val' if self.layout == 'native' else 'valid'}/ ({len(own)} sequences, the dataset's own)"
+            validation = f"{self.kind.validation}/ ({len(own)} sequences, the dataset's own)"
         elif held:
             validation = f"the last {held} of the {len(train)} training sequences, held out from training"
         else:
             validation = "the one training sequence itself (too few to hold one out)"
         splits = self.test_splits()
         test_count = sum(len(s) for s in splits.values())
-        if self.layout == "native":
+        if self.kind.synthetic:
             test = f"{', '.join(manifest_test_splits(self.root).values())} ({test_count} sequences; one split per tau)"
-        elif self._dvd_flat():
-            test = f"the {test_count} published test videos of data/dvd_test.json present here"
+        elif self._flat():
+            test = f"the {test_count} published test videos of data/{self.kind.test_list.name} present here"
         else:
             test = f"test/ ({test_count} sequences)"
         return {"id": self.id, "name": self.name, "layout": self.layout, "root": str(self.root),
@@ -167,7 +161,7 @@ class Dataset:
 
     def hash(self) -> dict:
         """Pins the data: sha256 of manifest.json (it lists every frame's hash) or of every frame's name and size."""
-        if self.layout == "native":
+        if self.kind.synthetic:
             return {"sha256": manifest_hash(self.root), "of": MANIFEST}
         train, own = self._training_side()
         sequences = train + (own or []) + [s for split in self.test_splits().values() for s in split]
@@ -194,7 +188,7 @@ class RunData:
 
     def results_name(self, preset: str) -> str:
         """The results (and reports) folder: the preset for synthetic data, else the preset and dataset ids."""
-        if not self.cross and self.train.layout == "native":
+        if not self.cross and self.train.kind.synthetic:
             return preset
         return f"{preset}-{self.train.id}" + (f"-on-{self.test.id}" if self.cross else "")
 
@@ -218,42 +212,51 @@ class RunData:
 def open_dataset(root: Path, layout: str = "auto") -> Dataset:
     """Read ``root`` as a dataset in ``layout`` (``auto`` detects it); a mismatch is a one-line error."""
     root = Path(root)
-    if layout != "auto" and layout not in LAYOUT_NAMES:
-        raise UserError(f"--layout {layout}: expected one of auto, {', '.join(LAYOUT_NAMES)}")
+    if layout != "auto" and layout not in LAYOUTS:
+        raise UserError(f"--layout {layout}: expected one of auto, {', '.join(LAYOUTS)}")
     if not root.is_dir():
         raise UserError(f"{root}: dataset folder not found")
     found = detect_layout(root)
-    if found is None and layout == "dvd" and any(has_layout(folder, "dvd") for folder in _subfolders(root)):
-        raise UserError(f"{root}: none of DVD's published test videos ({', '.join(sorted(_dvd_test_names()))}) is here; "
-                        "the dvd layout tests on that list (bench_deblur/data/dvd_test.json) or on a test/ folder")
+    kind = LAYOUTS.get(layout)
+    if found is None and kind and kind.test_list and any(has_layout(folder, layout) for folder in _subfolders(root)):
+        raise UserError(f"{root}: none of {kind.dataset}'s published test videos "
+                        f"({', '.join(sorted(test_list_names(kind)))}) is here; the {layout} layout tests on that list "
+                        f"(bench_deblur/data/{kind.test_list.name}) or on a test/ folder")
     if found is None:
-        raise UserError(f"{root}: not a dataset root ({'; '.join(f'{k}: {v}' for k, v in EXPECTED.items() if layout in ('auto', k))})")
+        expected = "; ".join(f"{k.name}: {k.expected}" for k in LAYOUTS.values() if layout in ("auto", k.name))
+        raise UserError(f"{root}: not a dataset root ({expected})")
     if layout not in ("auto", found):
-        raise UserError(f"{root}: not the {layout} layout (expected {EXPECTED[layout]}); it looks like {found}")
+        raise UserError(f"{root}: not the {layout} layout (expected {kind.expected}); it looks like {found}")
     return Dataset(root, found)
 
 
 def detect_layout(root: Path) -> str | None:
     """The layout of a dataset root, or None when ``root`` is not one (e.g. a folder of sequences)."""
     if (root / MANIFEST).is_file():
-        return "native"
+        return SYNTHETIC.name
+    public = [kind for kind in LAYOUTS.values() if not kind.synthetic]
     found = set()
     for split in _SPLIT_FOLDERS:
         if (root / split).is_dir():
-            found |= {kind for folder in _subfolders(root / split) for kind in ("native", "dvd", "bsd")
-                      if has_layout(folder, kind)}
+            found |= {kind.name for folder in _subfolders(root / split) for kind in public if has_layout(folder, kind.name)}
     if len(found) > 1:
         raise UserError(f"{root}: its splits mix the {' and '.join(sorted(found))} layouts")
     if found:
-        kind = found.pop()
-        return "gopro" if kind == "native" else kind
-    if any(folder.name in _dvd_test_names() and has_layout(folder, "dvd") for folder in _subfolders(root)):
-        return "dvd"
+        return found.pop()
+    for kind in public:
+        if kind.test_list and any(f.name in test_list_names(kind) and has_layout(f, kind.name) for f in _subfolders(root)):
+            return kind.name
     return None
 
 
-def _dvd_test_names() -> set[str]:
-    return set(json.loads(DVD_TEST.read_text())["test"])
+def test_list_names(kind: Layout) -> set[str]:
+    """The published test sequence names of a layout with a ``test_list``."""
+    return set(json.loads(kind.test_list.read_text())["test"])
+
+
+def blur_choosers() -> str:
+    """The layouts whose roots offer a choice of blurry folder, for messages: 'gopro'."""
+    return listing([kind.name for kind in LAYOUTS.values() if kind.blur_choice], "and")
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -9,7 +9,7 @@ report is still built.
 
 Its modules follow the report's parts:
 
-- ``load``: reading run folders into ``Run`` records (old and new metrics schemas);
+- ``load``: reading run folders into ``Run`` records (runs of the current metrics schema);
 - ``stats``: confidence intervals over seeds and paired differences between models;
 - ``tables``: what each table shows; Markdown, HTML and LaTeX (booktabs) rendering;
 - ``claims``: the paper's claims (declared in paper_results.json), each checked with a paired CI;

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.metrics import METRICS
 from bench_deblur.progress import progress_bar
 from bench_deblur.report import figures as F
 from bench_deblur.report import tables as T
@@ -27,7 +28,6 @@ from bench_deblur.report import temporal as TM
 from bench_deblur.report.claims import check_claims, claims_table, power_lines
 from bench_deblur.report.document import Doc, Writer
 from bench_deblur.report.load import (
-    METRICS,
     BadRun,
     Run,
     diagnostic_names,
@@ -58,9 +58,10 @@ DIAGNOSTICS = {
 }
 """Diagnostic map name -> (figure name, caption); other maps get figure 'diagnostic_<name>'."""
 _PROVENANCE_PER_RUN = {"seed", "argv", "wall_time_s"}
+_TITLES = [m.title for m in METRICS.values()]
 MEAN_NOTE = (
-    "Columns: PSNR, SSIM and temporal error averaged over every test sequence, then mean ± 95% CI over seeds; the "
-    "test set has no blur lengths τ, so there is one column per metric instead of one per τ."
+    f"Columns: {', '.join(_TITLES[:-1])} and {_TITLES[-1]} averaged over every test sequence, then mean ± 95% CI over "
+    "seeds; the test set has no blur lengths τ, so there is one column per metric instead of one per τ."
 )
 
 
@@ -126,24 +127,6 @@ def _main_comparisons(means: pd.DataFrame, order: list[str]) -> list[tuple[str, 
     pairs += [(a, ref) for a in order if ref is not None and a != ref]
     pairs += [(a, b) for i, a in enumerate(order) for b in order[i + 1 :] if ref not in (a, b)]
     return pairs
-
-
-def _schema_notes(rep: _Report, runs: list[Run], what: str) -> None:
-    """Say which optional result keys are missing (older results), and what is left out because of it."""
-    no_seq = [r.run_id for r in runs if r.model != T.IDENTITY and not r.sequences]
-    no_blurry = [r.run_id for r in runs if r.model != T.IDENTITY and r.sequences and not r.blurry_sequences]
-    if no_seq:
-        rep.doc.p(
-            f"{len(no_seq)} run(s) of {what} record no per-sequence scores (per_tau.*.sequences): they are left out "
-            f"of the paired comparisons and the per-sequence table ({', '.join(no_seq[:4])}"
-            f"{', ...' if len(no_seq) > 4 else ''})."
-        )
-    if no_blurry:
-        rep.doc.p(
-            f"{len(no_blurry)} run(s) of {what} record no per-sequence blurry-input scores "
-            "(per_tau.*.blurry_sequences, written by newer versions of the evaluation): comparisons against the "
-            "blurry input are left out for them."
-        )
 
 
 def _temporal_sections(rep: _Report, paper: dict, order: list[str]) -> None:
@@ -220,13 +203,12 @@ def _main_section(rep: _Report, paper: dict) -> T.Table | None:
         "rule, is the floor: the blurry input scored on the same frames (what the identity model outputs)."
     )
     if rep.by_tau:
-        for metric, (name, _) in METRICS.items():
-            title = f"{name} by blur length τ (group 'main')"
-            rep.table(T.by_tau_table(f"main_{metric}", title, per_tau, means, "label", order, metric, note))
+        for metric in METRICS.values():
+            title = f"{metric.label} by blur length τ (group 'main')"
+            rep.table(T.by_tau_table(f"main_{metric.name}", title, per_tau, means, "label", order, metric.name, note))
     else:
         title = f"Mean scores over the test sequences of {rep.test_name} (group 'main')"
         rep.table(T.mean_table("main_mean", title, means, "label", order, note + " " + MEAN_NOTE))
-    _schema_notes(rep, main, "group 'main'")
     paired = T.paired_table(seqs, "main", "label", _main_comparisons(means, order))
     rep.table(paired, "No paired comparisons: no two models (or a model and the blurry input) share scored sequences.")
     rep.table(T.per_sequence_table(seqs, order, "main"))
@@ -241,10 +223,7 @@ def _main_section(rep: _Report, paper: dict) -> T.Table | None:
         "psnr_vs_frame",
         F.psnr_vs_frame(curves, order, pal) if not curves.empty else None,
         "PSNR against frame index (mean over τ, test sequences and seeds): warm-up from the zero state and drift",
-        "the results record no per-frame PSNR (per_tau.*.sequences.*.psnr_frames, written by newer versions of the "
-        "evaluation)"
-        if curves.empty
-        else "no learned model in the group",
+        "no learned model in the group",
     )
     _temporal_sections(rep, paper, order)
 
@@ -374,6 +353,12 @@ def _paper_section(rep: _Report, paper: dict) -> None:
         + ", ".join(f"{v} fps at {k}" for k, v in speed["fps"].items())
         + "."
     )
+    for other in paper.get("other_papers", []):
+        table = T.other_paper_table(other, means, main)
+        if table is not None:
+            rep.doc.h(3, f"{other['citation']['short']}: their {other['dataset']} numbers (their data and protocol)")
+            rep.doc.p(f"From {other['citation']['short']}: {other['citation']['title']} ({other['citation']['venue']}).")
+            rep.table(table)
 
 
 def _finding(row: pd.Series) -> str:

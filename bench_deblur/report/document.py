@@ -96,7 +96,7 @@ class Doc:
                 )
         style = (
             "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-            "font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px}tr.rule td{border-top:2px solid #555}"
+            "font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px}td.rule{border-top:2px solid #555}"
             "img{max-width:100%}.note,figcaption{color:#555;font-size:0.85em}"
             "pre{background:#f4f4f4;padding:0.5em;overflow:auto}"
         )

@@ -1,17 +1,16 @@
 """Loading runs: read ``results/<preset>/<run_id>/`` folders into ``Run`` records, checking the schema.
 
-A run is usable when ``config.json`` and ``metrics.json`` parse and hold the keys
-the tables need (per-tau, or per-split for datasets without tau, and mean PSNR /
-SSIM, the blurry input's scores, the protocol). Newer keys are optional, so results written before they existed still
-load: ``per_tau[tau].sequences[name].psnr_frames`` (per-frame PSNR),
-``per_tau[tau].blurry_sequences`` (the blurry input per sequence, for paired
-differences against it), ``controls`` (extra test sets of the same scenes, outside
-the mean), ``state_ablation`` (scores with the recurrent state reset every frame),
-``diagnostics`` (per-frame means of the cell's diagnostic maps) and ``frame_blur``
-(per-frame camera blur in px). A run that cannot be used is named in a warning and
-left out; the others are still reported. So is a run whose numbers cannot be right: one
-holding a non-finite number (NaN or infinity) anywhere in ``metrics.json``, or whose
-``mean`` does not match the mean of its per-tau (per-split) scores, as ``evaluate`` computes it.
+A run is usable when ``config.json`` and ``metrics.json`` parse and ``metrics.json`` is of the
+schema this version writes (``metrics.METRICS_SCHEMA``; no ``schema`` key reads as 1) with the keys
+the tables need: per-tau (or per-split for datasets without tau) scores with the blurry input's and
+per-sequence ones (per-frame PSNR included), mean PSNR / SSIM and the protocol. Keys that a run
+writes only where they apply are optional: ``controls`` (extra test sets of the same scenes, outside
+the mean), ``state_ablation`` (scores with the recurrent state reset every frame), ``diagnostics``
+(per-frame means of the cell's diagnostic maps) and ``frame_blur`` (per-frame camera blur in px).
+A run that cannot be used is named in a warning and left out; the others are still reported. So is a
+run whose numbers cannot be right: one holding a non-finite number (NaN or infinity) anywhere in
+``metrics.json``, or whose ``mean`` does not match the mean of its per-tau (per-split) scores, as
+``evaluate`` computes it.
 """
 
 from __future__ import annotations
@@ -29,11 +28,9 @@ import pandas as pd
 
 from bench_deblur import fileio
 from bench_deblur.errors import UserError
+from bench_deblur.metrics import METRICS, METRICS_SCHEMA
 from bench_deblur.progress import progress_bar
 
-METRICS = {"psnr": ("PSNR (dB)", 2), "ssim": ("SSIM", 4), "temporal": ("temporal error (lower is better)", 4)}
-"""metric -> (display name, digits shown)."""
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "temporal": False}
 MEAN_TOLERANCE = 1e-6
 """Relative difference allowed between a run's ``mean`` and the mean of its per-tau scores (float rounding)."""
 SAMPLE_IMAGES = ("blurry", "output", "sharp")
@@ -45,10 +42,10 @@ class BadRun(Exception):
 
 @dataclass
 class Sequence:
-    """Scores of one test sequence: PSNR / SSIM / temporal (NaN where absent) and per-frame PSNR if recorded."""
+    """Scores of one test sequence: every metric (NaN where absent) and per-frame PSNR."""
 
     scores: dict[str, float]
-    psnr_frames: np.ndarray | None = None
+    psnr_frames: np.ndarray
 
 
 @dataclass
@@ -147,24 +144,24 @@ def _num(value: Any, where: str) -> float:
 
 
 def _scores(d: Any, where: Path, name: str) -> dict[str, float]:
-    """PSNR and SSIM must be present; temporal may be null (1-frame sequences)."""
-    _need(d, "psnr", where)
-    _need(d, "ssim", where)
+    """Every metric's score (NaN where absent or null); the ``required`` ones must be present."""
+    for metric in METRICS.values():
+        if metric.required:
+            _need(d, metric.name, where)
     return {k: _num(d.get(k), f"{where}: {name}.{k}") for k in METRICS}
 
 
 def _sequences(d: Any, where: Path, name: str) -> dict[str, Sequence]:
-    """Per-sequence scores keyed by sequence name (absent: empty, so old results still load)."""
-    if d is None:
-        return {}
+    """Per-sequence scores and per-frame PSNR keyed by sequence name."""
     if not isinstance(d, dict):
         raise BadRun(f"{where}: {name} must be an object of sequence name -> scores")
-    out = {}
-    for seq in sorted(d):
-        scores = _scores(d[seq], where, f"{name}.{seq}")
-        frames = d[seq].get("psnr_frames")
-        out[str(seq)] = Sequence(scores, None if frames is None else _frames(frames, where, f"{name}.{seq}.psnr_frames"))
-    return out
+    return {
+        str(seq): Sequence(
+            _scores(d[seq], where, f"{name}.{seq}"),
+            _frames(_need(d[seq], "psnr_frames", where), where, f"{name}.{seq}.psnr_frames"),
+        )
+        for seq in sorted(d)
+    }
 
 
 def _frames(values: Any, where: Path, name: str) -> np.ndarray:
@@ -209,8 +206,8 @@ def _controls(d: Any, where: Path) -> dict[str, Control]:
             None if tau is None else int(_num(tau, f"{where}: {at}.tau")),
             _scores(c, where, at),
             _scores(_need(c, "blurry", where), where, f"{at}.blurry"),
-            _sequences(c.get("sequences"), where, f"{at}.sequences"),
-            _sequences(c.get("blurry_sequences"), where, f"{at}.blurry_sequences"),
+            _sequences(_need(c, "sequences", where), where, f"{at}.sequences"),
+            _sequences(_need(c, "blurry_sequences", where), where, f"{at}.blurry_sequences"),
             None if sharp is None else _num(sharp, f"{where}: {at}.sharp_below"),
             _frame_lists(c.get("exposure"), where, f"{at}.exposure"),
         )
@@ -265,6 +262,9 @@ def load_run(path: Path) -> Run:
         raise BadRun(f"{path / 'metrics.json'}: not found (run incomplete)")
     cfg_path, met_path = path / "config.json", path / "metrics.json"
     config, metrics = _read(cfg_path), _read(met_path)
+    schema = metrics.get("schema", 1) if isinstance(metrics, dict) else None
+    if schema != METRICS_SCHEMA:
+        raise BadRun(f"{met_path}: results schema {schema}, this version reads schema {METRICS_SCHEMA}")
     for key in ("run_id", "groups", "seed"):
         _need(config, key, cfg_path)
     for key in ("name", "m"):
@@ -278,11 +278,11 @@ def load_run(path: Path) -> Run:
     by_tau = all(str(key).lstrip("-").isdigit() for key in per_tau)
     taus = {int(key) if by_tau else str(key): s for key, s in per_tau.items()}
     scores = {t: _scores(s, met_path, f"per_tau.{t}") for t, s in sorted(taus.items())}
-    blurry_taus = {t: _scores(s["blurry"], met_path, f"per_tau.{t}.blurry") for t, s in taus.items() if "blurry" in s}
-    sequences = {t: _sequences(s.get("sequences"), met_path, f"per_tau.{t}.sequences") for t, s in taus.items()}
-    blurry_seqs = {
-        t: _sequences(s.get("blurry_sequences"), met_path, f"per_tau.{t}.blurry_sequences") for t, s in taus.items()
-    }
+    blurry_taus = {t: _scores(_need(s, "blurry", met_path), met_path, f"per_tau.{t}.blurry") for t, s in taus.items()}
+    sequences, blurry_seqs = (
+        {t: _sequences(_need(s, key, met_path), met_path, f"per_tau.{t}.{key}") for t, s in taus.items()}
+        for key in ("sequences", "blurry_sequences")
+    )
     mean = _scores(_need(metrics, "mean", met_path), met_path, "mean")
     blurry = _scores(_need(metrics, "identity_mean", met_path), met_path, "identity_mean")
     _need(metrics, "protocol", met_path)
@@ -291,7 +291,9 @@ def load_run(path: Path) -> Run:
     if ablation is not None and not isinstance(_need(ablation, "per_tau", met_path), dict):
         raise BadRun(f"{met_path}: state_ablation.per_tau must be an object")
     ablated = {
-        (int(k) if by_tau else str(k)): _sequences(s.get("sequences"), met_path, f"state_ablation.per_tau.{k}.sequences")
+        (int(k) if by_tau else str(k)): _sequences(
+            _need(s, "sequences", met_path), met_path, f"state_ablation.per_tau.{k}.sequences"
+        )
         for k, s in (ablation or {}).get("per_tau", {}).items()
     }
     maps = metrics.get("diagnostics") or {}
@@ -346,7 +348,7 @@ def load_samples(run: Run) -> dict[str, Any] | None:
 
     Holds ``blurry`` / ``output`` / ``sharp`` (H, W, 3), ``info`` (a dict) and one
     (h, w) array per diagnostic map the cell reported (e.g. ``blend_weight``; listed in
-    ``info["diagnostics"]``; older files store ``blend_weight`` at half resolution).
+    ``info["diagnostics"]``).
     Raises ``BadRun`` naming the file when it is unreadable.
     """
     name = run.metrics.get("samples")
@@ -372,9 +374,9 @@ def load_samples(run: Run) -> dict[str, Any] | None:
 
 
 def diagnostic_names(arrays: dict[str, Any]) -> list[str]:
-    """Names of the diagnostic maps in a samples file (older files: just ``blend_weight`` if present)."""
+    """Names of the diagnostic maps in a samples file (``info["diagnostics"]``)."""
     listed = arrays["info"].get("diagnostics")
-    names = [str(n) for n in listed] if isinstance(listed, list) else ["blend_weight"]
+    names = [str(n) for n in listed] if isinstance(listed, list) else []
     return sorted(n for n in names if n in arrays and n not in (*SAMPLE_IMAGES, "info"))
 
 

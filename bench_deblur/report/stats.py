@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench_deblur.report.load import METRICS, Run
+from bench_deblur.metrics import METRICS
+from bench_deblur.report.load import Run
 
 PAIRED_METHOD = (
     "Paired differences: A - B on the same test sequence (one (τ, scene) pair) and the same training seed (which "
@@ -246,8 +247,7 @@ def frame_curves(runs: list[Run]) -> pd.DataFrame:
     """Per-frame PSNR: one row per run and frame index, averaged over taus and sequences.
 
     Columns: label, model, seed, frame, psnr, blurry_psnr (NaN where the blurry
-    input's per-frame PSNR is not recorded) and gain = psnr - blurry_psnr. Empty
-    when no run recorded ``psnr_frames``.
+    input's per-frame PSNR is not recorded) and gain = psnr - blurry_psnr.
     """
     rows = []
     for r in runs:
@@ -255,8 +255,6 @@ def frame_curves(runs: list[Run]) -> pd.DataFrame:
         for tau, seqs in sorted(r.sequences.items()):
             blurry = r.blurry_sequences.get(tau, {})
             for name, seq in sorted(seqs.items()):
-                if seq.psnr_frames is None:
-                    continue
                 ref = blurry[name].psnr_frames if name in blurry else None
                 for i, value in enumerate(seq.psnr_frames):
                     b = float(ref[i]) if ref is not None and i < len(ref) else math.nan

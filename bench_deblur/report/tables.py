@@ -3,35 +3,32 @@
 A ``Table`` holds the strings shown in the report (``display``), the numbers behind
 them (``data``, written as CSV), which cells are bold and where a rule separates
 the blurry-input floor from the models. Score tables bold the best value of each
-column (highest PSNR / SSIM, lowest temporal error) and rank model rows best first;
+column (the highest, or the lowest for a metric where lower is better) and rank model rows best first;
 the blurry input (which is what the ``identity`` model outputs) is the one floor row.
 """
 
 from __future__ import annotations
 
-import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
-from bench_deblur.report.load import HIGHER_IS_BETTER, METRICS, Run
+from baselines.placements import DTB_PLACEMENTS
+from bench_deblur.config import RUNTIME_SIZES
+from bench_deblur.metrics import METRICS
+from bench_deblur.report.load import Run
 from bench_deblur.report.stats import BLURRY_INPUT, PairedCI, ci95, paired, summary
-from bench_deblur.runtime import RUNTIME_SIZES
 
 BLURRY = "blurry input (identity floor)"
 IDENTITY = "identity"
 SIZES = tuple(f"{w}x{h}" for w, h in RUNTIME_SIZES)
-PLACEMENTS = {
-    "none": "none (STRCNN, no DTB)",
-    "mid_encoder": "mid-encoder",
-    "after_encoder": "after encoder (paper)",
-    "mid_decoder": "mid-decoder",
-    "after_decoder": "after decoder",
-}
-"""DTB placements in architectural order (input to output), with the labels shown."""
+PLACEMENTS = {p.name: p.label for p in DTB_PLACEMENTS}
+"""DTB placements in architectural order (input to output), with the labels shown (``baselines/placements.py``)."""
 
 
 @dataclass
@@ -60,38 +57,51 @@ class Table:
         cells = pd.DataFrame(self._cells(lambda s: f"**{s}**"), columns=self.display.columns)
         return cells.to_markdown(index=False, disable_numparse=True)
 
+    def _styles(self, style: Callable[[int, int, str], str]) -> pd.DataFrame:
+        """Styler styles or classes per cell, ``style(row, column position, column name)``."""
+        cols = self.display.columns
+        rows = range(len(self.display))
+        return pd.DataFrame([[style(i, j, c) for j, c in enumerate(cols)] for i in rows], self.display.index, cols)
+
+    def _styler(self) -> Styler:
+        """A Styler of the shown strings with fixed ids (the table name, not a random uuid), so rebuilds are identical."""
+        return Styler(self.display, uuid=self.name, cell_ids=False).hide(axis="index")
+
     def html(self) -> str:
-        e = html.escape
-        head = "".join(f"<th>{e(str(c))}</th>" for c in self.display.columns)
-        body = []
-        for i, row in enumerate(self._cells(lambda s: f"\0{s}\1")):
-            cls = " class='rule'" if i in self.rule_before else ""
-            cells = "".join(f"<td>{e(v).replace(chr(0), '<b>').replace(chr(1), '</b>')}</td>" for v in row)
-            body.append(f"<tr{cls}>{cells}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        """The table with bold cells in CSS and the rows after a rule in class ``rule``."""
+        styler = self._styler().format(str, escape="html").format_index(str, escape="html", axis=1)
+        bold = self._styles(lambda i, _, c: "font-weight: bold;" if (i, c) in self.bold else "")
+        rule = self._styles(lambda i, _, c: "rule" if i in self.rule_before else "")
+        return styler.apply(lambda _: bold, axis=None).set_td_classes(rule).to_html()
 
     def latex(self) -> str:
-        """A booktabs table float (needs ``\\usepackage{booktabs}``); bold cells in ``\\textbf``."""
-        cols = "l" + "r" * (len(self.display.columns) - 1)
-        lines = [
+        """A booktabs table float (needs ``\\usepackage{booktabs}``); bold cells in ``\\textbf``.
+
+        A rule before a row is a ``\\midrule`` leading its first cell, the place TeX reads it as
+        between rows (Styler draws rules only under the header and for MultiIndex levels).
+        """
+        def tex(v: object) -> str:
+            return latex_escape(str(v))
+
+        styler = self._styler().format(tex).format_index(tex, axis=1)
+        styles = self._styles(
+            lambda i, j, c: ("midrule: ;" if i in self.rule_before and j == 0 else "")
+            + ("textbf: --rwrap;" if (i, c) in self.bold else "")
+        )
+        styler = styler.apply(lambda _: styles, axis=None)
+        header = [
             f"% bench-deblur table '{self.name}', generated from results; needs \\usepackage{{booktabs}}",
             *[f"% {line}" for line in _wrap(self.note)],
-            "\\begin{table}[t]",
-            "\\centering",
-            f"\\caption{{{latex_escape(self.title)}}}",
-            f"\\label{{tab:{self.name}}}",
-            f"\\begin{{tabular}}{{{cols}}}",
-            "\\toprule",
-            " & ".join(latex_escape(str(c)) for c in self.display.columns) + " \\\\",
-            "\\midrule",
         ]
-        for i, row in enumerate(self._cells(lambda s: f"\0{s}\1")):
-            if i in self.rule_before:
-                lines.append("\\midrule")
-            cells = [latex_escape(v).replace("\0", "\\textbf{").replace("\1", "}") for v in row]
-            lines.append(" & ".join(cells) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-        return "\n".join(lines) + "\n"
+        return "\n".join(header) + "\n" + styler.to_latex(
+            column_format="l" + "r" * (len(self.display.columns) - 1),
+            position="t",
+            position_float="centering",
+            hrules=True,
+            label=f"tab:{self.name}",
+            caption=latex_escape(self.title),
+            environment="table",
+        )
 
 
 def _wrap(text: str, width: int = 100) -> list[str]:
@@ -189,17 +199,11 @@ def rank(means: pd.DataFrame, key: str) -> list[str]:
 
 
 def floor_scores(per_tau: pd.DataFrame, means: pd.DataFrame, metric: str) -> tuple[dict[int, float], float]:
-    """The blurry input's score per tau and over tau, from the scores every run records on its own frames.
-
-    Runs without per-tau blurry scores fall back to the ``identity`` model's own scores (the same thing).
-    """
+    """The blurry input's score per tau and over tau, from the scores every run records on its own frames."""
     column = f"blurry_{metric}"
     by_tau = {}
     for tau in sorted(per_tau["tau"].unique()):
-        rows = per_tau[per_tau["tau"] == tau]
-        values = rows[column].dropna() if column in rows else pd.Series(dtype=float)
-        if values.empty:
-            values = rows.loc[rows["model"] == IDENTITY, metric].dropna()
+        values = per_tau.loc[per_tau["tau"] == tau, column].dropna()
         by_tau[int(tau)] = float(values.mean()) if len(values) else math.nan
     mean = float(means[column].mean()) if column in means and means[column].notna().any() else math.nan
     return by_tau, mean
@@ -221,7 +225,7 @@ def by_tau_table(
     PSNR tables add the gain over the blurry input. ``per_tau`` and ``means`` may
     include ``identity`` runs: they give the floor row, not a row of their own.
     """
-    digits = METRICS[metric][1]
+    digits = METRICS[metric].digits
     models_tau = per_tau[per_tau["model"] != IDENTITY]
     models_mean = means[means["model"] != IDENTITY]
     by_tau, mean = summary(models_tau, [key, "tau"], metric), summary(models_mean, [key], metric)
@@ -246,7 +250,7 @@ def by_tau_table(
     rows.append({key: BLURRY, **{c: fmt(v, math.nan, 2 if c.startswith("gain") else digits) for c, v in floor.items()}})
     rows[-1]["seeds"] = "—"
     numbers.append(floor)
-    higher = {c: True if c.startswith("gain") else HIGHER_IS_BETTER[metric] for c in cols}
+    higher = {c: True if c.startswith("gain") else METRICS[metric].higher_is_better for c in cols}
     bold = bold_best(
         pd.DataFrame(numbers, columns=cols), higher, {c: 2 if c.startswith("gain") else digits for c in cols}
     )
@@ -273,8 +277,8 @@ def mean_table(
     The table for test sets without blur lengths (the public datasets), with the CIs of ``by_tau_table``.
     """
     models = means[means["model"] != IDENTITY]
-    columns = {m: METRICS[m][0] for m in METRICS} | {"gain": "gain over blurry (dB)"}
-    digits = {m: METRICS[m][1] for m in METRICS} | {"gain": 2}
+    columns = {m.name: m.label for m in METRICS.values()} | {"gain": "gain over blurry (dB)"}
+    digits = {m.name: m.digits for m in METRICS.values()} | {"gain": 2}
     summaries = {m: summary(models, [key], m) for m in columns}
     rows, numbers = [], []
     for k in order:
@@ -286,7 +290,7 @@ def mean_table(
     floor["gain"] = 0.0
     rows.append({key: BLURRY, **{columns[m]: fmt(v, math.nan, digits[m]) for m, v in floor.items()}, "seeds": "—"})
     numbers.append({columns[m]: v for m, v in floor.items()})
-    higher = {columns[m]: HIGHER_IS_BETTER.get(m, True) for m in columns}
+    higher = {columns[m]: METRICS[m].higher_is_better if m in METRICS else True for m in columns}
     bold = bold_best(pd.DataFrame(numbers, columns=list(columns.values())), higher, {columns[m]: digits[m] for m in columns})
     display = pd.DataFrame(rows).rename(columns={"label": "model", "variant": "DTB placement"})
     data = pd.concat([summaries[m].assign(metric=m) for m in columns]
@@ -301,12 +305,12 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
     rows_ = seq_rows[seq_rows["model"] != IDENTITY]  # the identity model is the blurry-input column
     data = (
         rows_.groupby(["tau", "sequence", "label"], sort=True)
-        .agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"), temporal=("temporal", "mean"), seeds=("seed", "nunique"))
+        .agg(**{m: (m, "mean") for m in METRICS}, seeds=("seed", "nunique"))
         .reset_index()
     )
     blurry = (
         seq_rows.groupby(["tau", "sequence"], sort=True)
-        .agg(psnr=("blurry_psnr", "mean"), ssim=("blurry_ssim", "mean"), temporal=("blurry_temporal", "mean"))
+        .agg(**{m: (f"blurry_{m}", "mean") for m in METRICS})
         .reset_index()
         .assign(label=BLURRY, seeds=0)
     )
@@ -335,7 +339,7 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
         f"{group}_per_sequence",
         f"PSNR (dB) per test sequence (group '{group}')",
         display,
-        data[["tau", "sequence", "label", "psnr", "ssim", "temporal", "seeds"]].rename(
+        data[["tau", "sequence", "label", *METRICS, "seeds"]].rename(
             columns={} if split == "τ" else {"tau": "split"}
         ),
         note,
@@ -346,31 +350,31 @@ def per_sequence_table(seq_rows: pd.DataFrame, order: list[str], group: str) -> 
 def paired_table(
     seq_rows: pd.DataFrame, group: str, key: str, comparisons: list[tuple[str, Any]], shown: dict | None = None
 ) -> Table | None:
-    """Paired differences (A - B, 95% CI; see ``stats``) of PSNR and SSIM for each (A, B) in ``comparisons``.
+    """Paired differences (A - B, 95% CI; see ``stats``) of the ``paired`` metrics for each (A, B) in ``comparisons``.
 
     B is a row value of ``key`` or ``BLURRY_INPUT``. Cells whose CI excludes 0 are bold.
     """
     shown = shown or {}
     rows, data, bold = [], [], set()
     for a, b in comparisons:
-        results = {metric: paired(seq_rows, key, a, b, metric) for metric in ("psnr", "ssim")}
-        if results["psnr"] is None:
+        results = {m.name: paired(seq_rows, key, a, b, m.name) for m in METRICS.values() if m.paired}
+        res = results["psnr"]  # the pairs are PSNR's
+        if res is None:
             continue
         name_b = BLURRY if b is BLURRY_INPUT else shown.get(b, b)
         row = {"comparison (A - B)": f"{shown.get(a, a)} - {name_b}"}
         excl = []
-        for metric, res in results.items():
-            digits, unit = (2, " dB") if metric == "psnr" else (4, "")
-            col = f"Δ {METRICS[metric][0]} [95% CI]"
-            if res is None:
+        for name, diff in results.items():
+            metric = METRICS[name]
+            col = f"Δ {metric.label} [95% CI]"
+            if diff is None:
                 row[col] = "—"
                 continue
-            row[col] = ci_text(res, digits, unit)
-            if res.excludes_zero:
+            row[col] = ci_text(diff, metric.digits, f" {metric.unit}" if metric.unit else "")
+            if diff.excludes_zero:
                 bold.add((len(rows), col))
-                excl.append(metric.upper())
-            data.append({"a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, "metric": metric, **ci_record(res)})
-        res = results["psnr"]
+                excl.append(metric.title)
+            data.append({"a": a, "b": "blurry_input" if b is BLURRY_INPUT else b, "metric": name, **ci_record(diff)})
         row["pairs (seeds x sequences)"] = f"{res.pairs} ({res.seeds} x {res.sequences})"
         row["CI excludes 0"] = ", ".join(excl) or "no"
         rows.append(row)
@@ -521,13 +525,67 @@ def cost_table(runs: list[Run], order: list[str]) -> Table:
 
 
 def paper_labels(names: dict[str, str], runs: list[Run]) -> dict[str, str]:
-    """Registry name of each paper model -> the label of our run of it with default options, as in the paper."""
+    """Registry name of each paper model -> the label of our run of it with default options, as in the paper;
+    else of its only configuration (a preset may size one model apart: ``model_options``)."""
     out = {}
     for name in names:
         labels = sorted({r.label for r in runs if r.model == name and not r.config["model"].get("kwargs")})
-        if labels:
-            out[name] = labels[0]
+        sized = sorted({r.label for r in runs if r.model == name})
+        if labels or len(sized) == 1:
+            out[name] = (labels or sized)[0]
     return out
+
+
+def other_paper_table(other: dict, main_means: pd.DataFrame, main: list[Run]) -> Table | None:
+    """Another paper's table (``other_papers`` in paper_results.json) beside ours: their PSNR per setting and
+    their gain over the reference model, our mean PSNR and our gain. None unless the main group has every
+    model the table maps, since the point is to read their gaps beside ours."""
+    names = other["models"]  # registry name -> their name
+    labels = paper_labels(names, main)
+    if set(labels) != set(names):
+        return None
+    columns, values = other["psnr"]["columns"], other["psnr"]["values"]
+    ours = {name: ci95(main_means.loc[main_means["label"] == labels[name], "psnr"]) for name in names}
+    theirs = {their: name for name, their in names.items()}
+    ref, at = other["reference"], other["gain_at"]
+    rows = []
+    for model, scores in values.items():
+        name = theirs.get(model)
+        mean, half, n = ours[name] if name else (math.nan, math.nan, 0)
+        rows.append({
+            "model": model,
+            "ours_label": labels.get(name, ""),
+            **{f"their_psnr_{c}": scores.get(c, math.nan) for c in columns},
+            f"their_gain_over_{names[ref]}_{at}": scores.get(at, math.nan) - values[names[ref]][at],
+            "ours_psnr": mean,
+            "ours_ci95": half,
+            "ours_seeds": n,
+            "ours_gain": mean - ours[ref][0] if name else math.nan,
+        })  # fmt: skip
+    data = pd.DataFrame(rows)
+
+    def number(v: float, text: str = "{:.2f}") -> str:
+        return "—" if math.isnan(v) else text.format(v)
+
+    display = pd.DataFrame({
+        "model (theirs)": data["model"],
+        "ours": data["ours_label"].map(lambda s: s or "—"),
+        **{f"their PSNR, {c} (dB)": data[f"their_psnr_{c}"].map(number) for c in columns},
+        f"their gain over {names[ref]}, {at} (dB)": data[f"their_gain_over_{names[ref]}_{at}"].map(lambda v: number(v, "{:+.2f}")),
+        "ours: PSNR (dB)": [fmt(m, h, 2) for m, h in zip(data["ours_psnr"], data["ours_ci95"])],
+        f"ours: gain over {labels[ref]} (dB)": data["ours_gain"].map(lambda v: number(v, "{:+.2f}")),
+    })  # fmt: skip
+    note = (
+        f"Their numbers: {other['citation']['short']}, on {other['dataset']}. {other['dataset_note']} "
+        f"{other['psnr'].get('note', '')} Ours: this benchmark's main group, mean PSNR over τ, mean ± 95% CI over seeds."
+    ).replace("  ", " ").strip()
+    return Table(
+        f"other_{other['key']}",
+        f"{other['citation']['short']}: their {other['dataset']} data and protocol, beside ours (different datasets)",
+        display,
+        data,
+        note,
+    )
 
 
 def paper_tables(paper: dict, main_means: pd.DataFrame, main: list[Run]) -> list[Table]:

@@ -106,8 +106,6 @@ def frame_rows(runs: list[Run]) -> pd.DataFrame:
             for tau, seqs in sorted(sequences.items()):
                 key = str(tau)
                 for name, seq in sorted(seqs.items()):
-                    if seq.psnr_frames is None:
-                        continue
                     n = len(seq.psnr_frames)
                     ref = blurry_sequences.get(tau, {}).get(name)
                     blurry = _fit(None if ref is None else ref.psnr_frames, n)

@@ -6,15 +6,11 @@ run anywhere offline. Three modules, one job each:
 - :mod:`~bench_deblur.synth.textures`: texture sources (held-out photos, dead-leaves images);
 - :mod:`~bench_deblur.synth.scene`: one scene (camera path, objects), rendered at any time ``t``;
 - :mod:`~bench_deblur.synth.writer`: the plan of scenes per split, Eq. 1 blur, PNGs, manifest.
+
+What to render is a :class:`bench_deblur.config.SynthConfig`, declared with the other configs.
 """
 
 from bench_deblur.synth.textures import PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS
-from bench_deblur.synth.writer import (
-    SynthConfig,
-    blur_window,
-    make_dataset,
-    spacing_for,
-)
+from bench_deblur.synth.writer import blur_window, make_dataset, spacing_for
 
-__all__ = ["PHOTOS", "TEST_PHOTOS", "TRAIN_PHOTOS", "SynthConfig", "blur_window", "make_dataset",
-           "spacing_for"]
+__all__ = ["PHOTOS", "TEST_PHOTOS", "TRAIN_PHOTOS", "blur_window", "make_dataset", "spacing_for"]

@@ -43,7 +43,7 @@ FILLS = ("flat", "stripes", "checker", "photo")
 FILL_WEIGHTS = (0.3, 0.15, 0.05, 0.5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(name: str) -> np.ndarray:
     """A scikit-image sample photo as float32 in [0, 1] (grey photos stay 2-D)."""
     image = getattr(skdata, name)()

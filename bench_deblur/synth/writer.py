@@ -26,14 +26,11 @@ the split (``*_photo_fraction``), so every training scene is a new image.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,8 @@ import imageio.v3 as iio
 import numpy as np
 from tqdm import tqdm
 
+from bench_deblur import parallel
+from bench_deblur.config import SynthConfig
 from bench_deblur.datasets.layouts import MANIFEST
 from bench_deblur.errors import UserError
 from bench_deblur.fileio import atomic_path, read_json, write_json, write_text
@@ -52,41 +51,9 @@ from bench_deblur.synth.textures import PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS
 GENERATOR_VERSION = 3
 MARKER = ".synth-incomplete"
 SPLIT_KINDS = ("train", "val", "test")
-MOTIONS = ("handheld", "steady")
 # After GOPRO_Random (D2Net): k frames per blurry frame, sharp when fewer than 5. Its k = 1 is left out: that blurry
 # frame *is* its ground truth (infinite PSNR, no gain to measure); k = 2-4 still count as sharp.
 RANDOM_EXPOSURE, SHARP_BELOW = (2, 15), 5
-
-
-@dataclass
-class SynthConfig:
-    """Everything that determines a synthetic dataset; stored verbatim in ``manifest.json``."""
-
-    seed: int = 0
-    height: int = 128
-    width: int = 128
-    frames: int = 24  # blurry frames per test (and val) sequence; every one is scored
-    train_frames: int | None = None  # blurry frames per training sequence; None = ``frames``
-    train_sequences: int = 4  # distinct training scenes
-    val_sequences: int = 0  # validation scenes (train-side textures, own seeds)
-    test_sequences: int = 2  # held-out scenes, each rendered at every test tau
-    train_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
-    test_taus: tuple[int, ...] = (7, 9, 11, 13, 15)
-    spacing: int | None = None  # T; None = the default rule in the module docstring
-    gamma: float | None = None  # 2.2 = average in linear light; None = average the sRGB values
-    noise_std: float = 0.0  # Gaussian sensor noise added to blurry frames, in [0, 1] units
-    keep_hfr: bool = False  # also write the high-rate frames used, as <seq>/hfr/<index>.png
-    speed: tuple[float, float] = (0.3, 1.2)  # camera speed scale, px per high-rate frame, log-uniform
-    train_photo_fraction: float = 0.25  # share of train/val scenes on a photo; the rest dead leaves
-    test_photo_fraction: float = 0.5  # share of test scenes on a held-out photo; the rest dead leaves
-    shake: float = 0.4  # hand-shake RMS speed relative to the sequence's camera speed
-    rotation_deg: float = 2.0  # largest camera roll
-    zoom: float = 0.05  # largest |log zoom|
-    objects: tuple[int, int] = (0, 3)  # min, max foreground objects per scene
-    object_speed: float = 1.0  # object speed relative to a draw from ``speed``
-    background_scale: float = 3.0  # background side / view long side (room to pan)
-    motion: str = "handheld"  # camera: "handheld" (pan + tremor + jerks) or "steady" (constant speed)
-    controls: bool = True  # also write the control test sets (steady camera, random exposure)
 
 
 def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: int = 1, replace: bool = True) -> dict:
@@ -101,7 +68,6 @@ def make_dataset(root: Path, cfg: SynthConfig, progress: bool = True, workers: i
     ``--overwrite``); the same config made by an older generator version is still remade.
     """
     root = Path(root)
-    cfg = validated(cfg)
     config = _jsonable(dataclasses.asdict(cfg))
     manifest_path = root / MANIFEST
     if manifest_path.exists():
@@ -212,51 +178,7 @@ def control_splits(cfg: SynthConfig) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation and planning
-
-
-def validated(cfg: SynthConfig) -> SynthConfig:
-    """Check every option and normalise sequences to tuples (configs may come from JSON)."""
-    cfg = dataclasses.replace(cfg, train_taus=tuple(cfg.train_taus), test_taus=tuple(cfg.test_taus),
-                              objects=tuple(cfg.objects), speed=tuple(cfg.speed))
-    for name in ("seed", "height", "width", "frames", "train_sequences", "val_sequences", "test_sequences"):
-        value = getattr(cfg, name)
-        low = {"seed": 0, "height": 16, "width": 16, "frames": 1}.get(name, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise UserError(f"{name}={value!r}: expected an integer >= {low}")
-    if cfg.train_frames is not None and (not isinstance(cfg.train_frames, int) or isinstance(cfg.train_frames, bool)
-                                         or cfg.train_frames < 1):
-        raise UserError(f"train_frames={cfg.train_frames!r}: expected an integer >= 1 or None")
-    if cfg.train_sequences + cfg.val_sequences + cfg.test_sequences == 0:
-        raise UserError("train_sequences=0, val_sequences=0, test_sequences=0: expected at least one sequence")
-    for name in ("train_taus", "test_taus"):
-        taus = getattr(cfg, name)
-        if not taus:
-            raise UserError(f"{name}=(): expected at least one tau")
-        for tau in taus:
-            if not isinstance(tau, int) or isinstance(tau, bool) or tau < 1 or tau % 2 == 0:
-                raise UserError(f"{name}: tau={tau!r}: expected a positive odd integer")
-    if cfg.spacing is not None:
-        for tau in sorted(set(cfg.train_taus + cfg.test_taus)):
-            if not isinstance(cfg.spacing, int) or not tau <= cfg.spacing < 2 * tau:
-                raise UserError(f"spacing T={cfg.spacing}: expected tau <= T < 2*tau for tau={tau}")
-    if cfg.gamma is not None and not cfg.gamma > 0:
-        raise UserError(f"gamma={cfg.gamma}: expected a positive number or None")
-    for name in ("noise_std", "shake", "rotation_deg", "zoom", "object_speed"):
-        if not getattr(cfg, name) >= 0:
-            raise UserError(f"{name}={getattr(cfg, name)}: expected a number >= 0")
-    if len(cfg.speed) != 2 or not 0 < cfg.speed[0] <= cfg.speed[1]:
-        raise UserError(f"speed={cfg.speed}: expected (low, high) px per frame with 0 < low <= high")
-    if cfg.motion not in MOTIONS:
-        raise UserError(f"motion={cfg.motion!r}: expected one of {', '.join(MOTIONS)}")
-    for name in ("train_photo_fraction", "test_photo_fraction"):
-        if not 0 <= getattr(cfg, name) <= 1:
-            raise UserError(f"{name}={getattr(cfg, name)}: expected a number in [0, 1]")
-    if not cfg.background_scale >= 1.5:
-        raise UserError(f"background_scale={cfg.background_scale}: expected a number >= 1.5")
-    if len(cfg.objects) != 2 or not 0 <= cfg.objects[0] <= cfg.objects[1]:
-        raise UserError(f"objects={cfg.objects}: expected (min, max) with 0 <= min <= max")
-    return cfg
+# Planning
 
 
 def _background(kind: str, i: int, count: int, fraction: float, order: np.ndarray) -> str:
@@ -343,23 +265,12 @@ def frame_count(windows: dict[str, dict]) -> int:
 
 def _render_all(root: Path, cfg: SynthConfig, jobs: list, workers: int, bar: tqdm):
     """Yield each job's records in plan order, rendering in ``workers`` spawned processes."""
-    if workers <= 1:
-        for scene, windows in jobs:
-            yield render_sequence(root, cfg, scene, windows)
-            bar.update(frame_count(windows))
-        return
-    # spawn, not fork: the caller may already hold TensorFlow's threads, which fork would copy half-alive.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(render_sequence, root, cfg, scene, windows) for scene, windows in jobs]
-        try:
-            for future, (_, windows) in zip(futures, jobs):
-                yield future.result()
-                bar.update(frame_count(windows))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    calls = [(root, cfg, scene, windows) for scene, windows in jobs]
+    records = (parallel.imap(render_sequence, calls, workers, ordered=True) if workers > 1
+               else (render_sequence(*call) for call in calls))
+    for record, (_, windows) in zip(records, jobs):
+        yield record
+        bar.update(frame_count(windows))
 
 
 def render_sequence(root: Path, cfg: SynthConfig, scene: dict, windows: dict[str, dict]) -> dict:

@@ -22,15 +22,17 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench_deblur.runtime import RUNTIME_SIZES, time_stream
+from bench_deblur.config import RUNTIME_SIZES
+from bench_deblur.runtime import time_stream
 
 PLACEMENTS = {"none": None, "mid_encoder": 2, "after_encoder": 4, "mid_decoder": 6, "after_decoder": 8}
 """Residual blocks before DTB; equal to ``baselines.blocks.PLACEMENTS`` (kept here so this module imports without Keras)."""
@@ -199,7 +201,8 @@ def from_keras(model: Any) -> TorchCell:
             net.dtb.beta.fill_(float(keras.ops.convert_to_numpy(cell.dtb.beta)))
     copied = sum(p.numel() for p in net.parameters())
     if copied != model.count_params():
-        raise TypeError(f"from_keras: copied {copied} weights but the Keras model has {model.count_params()}; the cell has layers this peer lacks")
+        raise TypeError(f"from_keras: copied {copied} weights but the Keras model has {model.count_params()}; "
+                        "the cell has layers this peer lacks")
     return net.eval()
 
 
@@ -207,7 +210,11 @@ def _step(net: nn.Module, autocast_dtype: torch.dtype | None, device: torch.devi
     """One stream step without autograd, under bf16/fp16 autocast when asked."""
 
     def step(window, states):
-        cast = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None else contextlib.nullcontext()
+        cast = (
+            torch.autocast(device.type, dtype=autocast_dtype)
+            if autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
         with torch.inference_mode(), cast:
             return net(window, states)
 
@@ -237,12 +244,12 @@ def time_peer(
     only (other dtypes are skipped with a note). Rows are merged into ``out``
     after each measurement.
     """
-    from bench_deblur.progress import progress_bar
-
-    from bench_deblur.cost import count_macs, device_info
+    from bench_deblur.cost import count_macs
     from bench_deblur.errors import UserError
+    from bench_deblur.progress import progress_bar
+    from bench_deblur.provenance import TIMING_PACKAGES, device_info, versions
     from bench_deblur.registry import build_model, get
-    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows, versions
+    from bench_deblur.speed import PROTOCOL, RESULTS_SCHEMA, check_grid, format_table, make_row, save_rows
 
     if torch_compile not in ("auto", "on", "off"):
         raise UserError(f"torch_compile={torch_compile!r}: expected auto, on or off")
@@ -261,10 +268,12 @@ def time_peer(
         sync, sync_text = (lambda _: None), "none needed: eager CPU execution is synchronous"
     layout = torch.channels_last if cuda else torch.contiguous_format
     settings = f", channels_last, cudnn.benchmark, cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}" if cuda else ""
-    found = versions()
+    found = versions(TIMING_PACKAGES)
     generator = torch.Generator(device=device).manual_seed(0)
     rows: list[dict[str, Any]] = []
-    bar = progress_bar(total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="torch peer", unit="run", progress=progress)
+    bar = progress_bar(
+        total=len(models) * len(dtypes) * len(sizes) * len(batches), desc="torch peer", unit="run", progress=progress
+    )
     for name in models:
         keras_model = build_model(name, m=m, width=width)
         net = from_keras(keras_model).to(device, memory_format=layout)
@@ -276,14 +285,21 @@ def time_peer(
                 for batch in batches:
                     bar.update()
                     if dtype != "float32" and not cuda:
-                        bar.write(f"torch {name} {dtype} {w}x{h} batch {batch}: skipped (reduced precision is timed on CUDA only)")
+                        bar.write(
+                            f"torch {name} {dtype} {w}x{h} batch {batch}: skipped (reduced precision is timed on CUDA only)"
+                        )
                         continue
                     tdtype = DTYPES[dtype]
                     autocast = None if dtype == "float32" else tdtype
                     shape = (batch, 3 * (2 * m + 1), h, w)
-                    with torch.inference_mode():  # inputs of the same kind as the states steps return: no recompilation at step 2
+                    with (
+                        torch.inference_mode()
+                    ):  # inputs of the same kind as the states steps return: no recompilation at step 2
                         windows = [
-                            torch.rand(shape, generator=generator, device=device, dtype=tdtype).contiguous(memory_format=layout) for _ in range(3)
+                            torch.rand(shape, generator=generator, device=device, dtype=tdtype).contiguous(
+                                memory_format=layout
+                            )
+                            for _ in range(3)
                         ]
                         states = [s.contiguous(memory_format=layout) for s in net.initial_states(windows[0])]
                     execution = "eager"
@@ -295,9 +311,15 @@ def time_peer(
                             execution = "torch.compile(dynamic=False)"
                         except Exception as exc:  # noqa: BLE001 - any compiler failure: time eager instead, and say so in the row
                             execution = f"eager (torch.compile failed: {type(exc).__name__})"
-                            bar.write(f"torch {name} {dtype} {w}x{h} batch {batch}: torch.compile failed ({exc}); timing eager".splitlines()[0])
+                            bar.write(
+                                f"torch {name} {dtype} {w}x{h} batch {batch}: torch.compile failed ({exc}); timing eager".splitlines()[
+                                    0
+                                ]
+                            )
                     if execution.startswith("eager"):
-                        first, seconds = time_stream(_step(net, autocast, device), windows, states, sync, frames, repeats, warmup)
+                        first, seconds = time_stream(
+                            _step(net, autocast, device), windows, states, sync, frames, repeats, warmup
+                        )
                     execution += settings
                     del windows, states
                     row = make_row(
@@ -309,7 +331,9 @@ def time_peer(
                     rows.append(row)
                     if out is not None:
                         save_rows(out, [row])
-                    bar.write(f"torch {name} {dtype} {w}x{h} batch {batch}: {row['fps_median']:.4g} frames/s ({row['tflops']:.3g} TFLOP/s)")
+                    bar.write(
+                        f"torch {name} {dtype} {w}x{h} batch {batch}: {row['fps_median']:.4g} frames/s ({row['tflops']:.3g} TFLOP/s)"
+                    )
         if cuda:
             del net
             torch.cuda.empty_cache()
@@ -328,9 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     from bench_deblur.errors import UserError
     from bench_deblur.speed import add_arguments, grid_from_args
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.peers.torch_strcnn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.peers.torch_strcnn", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile: auto = on CUDA only (default)")
+    parser.add_argument(
+        "--compile", default="auto", choices=["auto", "on", "off"], help="torch.compile: auto = on CUDA only (default)"
+    )
     add_arguments(parser)
     parser.set_defaults(models=["strcnn_dtb"])
     args = parser.parse_args(argv)
