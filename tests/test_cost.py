@@ -81,9 +81,11 @@ class ToyCell(layers.Layer):
 
 
 class ToyNet:
+    cell_class = ToyCell
+
     def __init__(self):
         self.m = 1
-        self.cell = ToyCell()
+        self.cell = self.cell_class()
         window = np.zeros((1, 8, 8, 9), "float32")
         self.cell(window, self.cell.get_initial_state_like(window))
 
@@ -110,11 +112,7 @@ class PrimingCell(ToyCell):
 
 
 class PrimingNet(ToyNet):
-    def __init__(self):
-        self.m = 1
-        self.cell = PrimingCell()
-        window = np.zeros((1, 8, 8, 9), "float32")
-        self.cell(window, self.cell.get_initial_state_like(window))
+    cell_class = PrimingCell
 
 
 def test_initial_state_is_not_counted_per_frame():
